@@ -1,0 +1,133 @@
+"""Command-line tools: ``kws-enroll`` and ``kws-model``.
+
+Conventions: quiet by default (results on stdout, nothing else), ``--json`` for
+machines, errors as one line on stderr. Exit codes: 0 success, 1 bad input (text, model
+file), 2 bad usage (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import KwsError
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 1
+
+
+def _fail(prog: str, message: str) -> int:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+# --------------------------------------------------------------------------- enroll
+def _enroll_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kws-enroll",
+        description="Compile wake words typed as text into a keyword model (.kwm).",
+        epilog="example: kws-enroll '헤이 카카오' '자비스야' --lang ko -o wake.kwm",
+    )
+    p.add_argument("texts", nargs="+", metavar="TEXT", help="wake word(s), one argument each")
+    p.add_argument("--lang", required=True, choices=["ko", "en"], help="language of the text")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.kwm", help="model file to write")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="detection threshold, mean log-posterior ratio per frame (<= 0); "
+                        "default %(default)s = built-in")
+    p.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    return p
+
+
+def enroll_main(argv: Sequence[str] | None = None) -> int:
+    args = _enroll_parser().parse_args(argv)
+    from .enroll import DEFAULT_THRESHOLD, enroll
+
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    if not threshold <= 0:
+        return _fail("kws-enroll", f"--threshold must be <= 0 (got {args.threshold}); scores are log-ratios")
+    out = Path(args.output)
+    if out.is_dir():
+        return _fail("kws-enroll", f"{out} is a directory; give a file name such as {out / 'wake.kwm'}")
+    if not out.parent.exists():
+        return _fail("kws-enroll", f"folder {out.parent} does not exist; create it first")
+    try:
+        result = enroll(args.texts, args.lang, threshold=threshold)
+        result.model.save(out)
+    except KwsError as exc:
+        return _fail("kws-enroll", str(exc))
+    except OSError as exc:
+        return _fail("kws-enroll", f"cannot write {out}: {exc.strerror}")
+    size = out.stat().st_size
+    rows = result.summary()
+    if args.json:
+        print(json.dumps({"model": str(out), "bytes": size, "lang": args.lang,
+                          "phone_set": result.model.phone_set.name,
+                          "phone_set_id": result.model.phone_set.id, "keywords": rows},
+                         ensure_ascii=False))
+    else:
+        for r in rows:
+            print(f"{r['keyword']}: {r['pronunciation']}")
+            print(f"    {r['states']} states, {r['arcs']} arcs, at most {r['max_frames']} frames, "
+                  f"threshold {r['threshold']:.2f}")
+        print(f"wrote {out} ({size} bytes, phone set {result.model.phone_set.name})")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- model
+def _model_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kws-model", description="Look inside keyword-model files.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ins = sub.add_parser("inspect", help="show a model's phone set, keywords and graph sizes")
+    ins.add_argument("model", metavar="MODEL.kwm")
+    ins.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    return p
+
+
+def model_main(argv: Sequence[str] | None = None) -> int:
+    args = _model_parser().parse_args(argv)
+    from .model_file import KeywordModel
+
+    try:
+        model = KeywordModel.load(args.model)
+    except KwsError as exc:
+        return _fail("kws-model", str(exc))
+    data = model.to_bytes()
+    info = {
+        "model": args.model,
+        "bytes": len(data),
+        "format_version": f"1.{model.version_minor}",
+        "phone_set": model.phone_set.name,
+        "phone_set_id": model.phone_set.id,
+        "n_phones": len(model.phone_set),
+        "frame_shift_ms": model.frame_shift_ms,
+        "refractory_frames": model.refractory_frames,
+        "hold_frames": model.hold_frames,
+        "emission_floor": model.emission_floor,
+        "keywords": [
+            {"keyword": k.name, "pronunciation": k.pronunciation, "states": len(k.states),
+             "arcs": k.n_arcs, "max_frames": k.max_frames, "threshold": k.threshold,
+             "expected_fa_per_hour": (k.expected_fa_per_hour if k.expected_fa_per_hour >= 0 else None)}
+            for k in model.keywords
+        ],
+    }
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{args.model}: keyword model v{info['format_version']}, {len(data)} bytes, "
+          f"phone set {model.phone_set.name} (id 0x{model.phone_set.id:08x}, {len(model.phone_set)} phones)")
+    print(f"decoder: hold {model.hold_frames} frames, refractory {model.refractory_frames} frames, "
+          f"emission floor {model.emission_floor:g}")
+    for k in info["keywords"]:
+        fa = k["expected_fa_per_hour"]
+        fa_text = "not calibrated" if fa is None else f"{fa:.2f} false alarms/h expected"
+        print(f"  {k['keyword']}: threshold {k['threshold']:.3f} ({fa_text}); "
+              f"{k['states']} states, {k['arcs']} arcs")
+        print(f"      {k['pronunciation']}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(enroll_main())

@@ -1,0 +1,137 @@
+"""Keyword graphs: phone chains turned into the HMM state graphs the C decoder runs.
+
+A keyword is a left-to-right HMM. Each phone becomes ``states_per_phone`` states, each
+with a self-loop, so a phone lasts at least ``states_per_phone`` frames and as long as
+the audio needs. Pronunciation variants of a word become parallel branches between the
+same junctions, so "either" as IY DH ER and AY DH ER costs two short chains rather than
+two whole keywords. Between words an optional short pause (one ``sil`` state with a
+self-loop) may be taken or skipped.
+
+States are emitted in topological order (every predecessor has a smaller index), which
+is what lets the decoder update states in place from last to first
+(docs/kwm-format.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import PronunciationError
+from .phonesets import PhoneSet
+from .pronunciation import Pronunciation
+
+STATE_SELF = 0x01
+STATE_ENTRY = 0x02
+STATE_FINAL = 0x04
+
+#: Default number of HMM states per phone: 2 frames (20 ms) minimum per phone, short
+#: enough for glides and flaps, long enough that a one-frame blip cannot pass a phone.
+DEFAULT_STATES_PER_PHONE = 2
+#: Frames a phone may last on average before a path is dropped (max_frames budget).
+MAX_FRAMES_PER_PHONE = 25
+#: Frames the optional pause between words may last, within that budget.
+MAX_PAUSE_FRAMES = 30
+#: Longest keyword path the file format can describe (u16).
+MAX_FRAMES_LIMIT = 65535
+
+
+@dataclass(frozen=True)
+class State:
+    """One HMM state: the phone it emits, its flags and its predecessors (local indices)."""
+
+    phone: int
+    flags: int
+    preds: tuple[int, ...] = ()
+
+
+@dataclass
+class KeywordGraph:
+    """A compiled keyword: its state graph plus what a person needs to read it back."""
+
+    name: str
+    pronunciation: str
+    states: list[State]
+    max_frames: int
+    threshold: float
+    expected_fa_per_hour: float = -1.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_arcs(self) -> int:
+        return sum(len(s.preds) for s in self.states)
+
+
+def _variant_phones(phone_set: PhoneSet, variant: tuple[str, ...], word: str) -> list[int]:
+    try:
+        return [phone_set.index(p) for p in variant]
+    except (KeyError, ValueError) as exc:  # a phone outside the set is a bug upstream
+        raise PronunciationError(
+            f"pronunciation of {word!r} uses a phone outside {phone_set.name}: {exc}"
+        ) from None
+
+
+def build_graph(
+    pron: Pronunciation,
+    phone_set: PhoneSet,
+    *,
+    threshold: float,
+    states_per_phone: int = DEFAULT_STATES_PER_PHONE,
+    optional_pause: bool = True,
+    name: str | None = None,
+) -> KeywordGraph:
+    """Turn a pronunciation into a keyword graph.
+
+    Variants of each word are parallel chains; each chain's first state is entered
+    from every final state of the previous word (and from the pause state); the first
+    word's first states are entry states and the last word's last states are final.
+    """
+    if states_per_phone < 1:
+        raise ValueError("states_per_phone must be at least 1")
+    if not pron.words:
+        raise PronunciationError(f"no pronounceable text in {pron.text!r}")
+    sil = phone_set.index("sil")
+    states: list[State] = []
+    prev_ends: list[int] = []  # states a new word may be entered from
+    max_frames = 0
+    n_words = len(pron.words)
+    for w_i, word in enumerate(pron.words):
+        last_word = w_i == n_words - 1
+        ends: list[int] = []
+        longest = 0
+        for variant in word.variants:
+            phones = _variant_phones(phone_set, variant, word.text)
+            if not phones:
+                continue
+            longest = max(longest, len(phones))
+            for p_i, phone in enumerate(phones):
+                for k in range(states_per_phone):
+                    first = p_i == 0 and k == 0
+                    flags = STATE_SELF
+                    if first and w_i == 0:
+                        flags |= STATE_ENTRY
+                    preds = tuple(prev_ends) if first else (len(states) - 1,)
+                    states.append(State(phone, flags, preds))
+            ends.append(len(states) - 1)
+        if not ends:
+            raise PronunciationError(f"word {word.text!r} has no phones")
+        max_frames += longest * MAX_FRAMES_PER_PHONE
+        if last_word:
+            for s in ends:
+                st = states[s]
+                states[s] = State(st.phone, st.flags | STATE_FINAL, st.preds)
+        elif optional_pause:
+            states.append(State(sil, STATE_SELF, tuple(ends)))
+            ends = ends + [len(states) - 1]
+            max_frames += MAX_PAUSE_FRAMES
+        prev_ends = ends
+    if len(states) > 65535:
+        raise PronunciationError(
+            f"{pron.text!r} is too long: {len(states)} states (at most 65535); use a shorter phrase"
+        )
+    return KeywordGraph(
+        name=name if name is not None else pron.text,
+        pronunciation=str(pron),
+        states=states,
+        max_frames=min(max_frames, MAX_FRAMES_LIMIT),
+        threshold=float(threshold),
+    )

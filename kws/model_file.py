@@ -1,0 +1,262 @@
+"""Writer and reader of the keyword-model file (``.kwm``), as specified in docs/kwm-format.md.
+
+The Python reader checks the same things as the C reader (``kws_model_parse``) and says
+in one line what is wrong; ``KeywordModel.from_bytes`` runs both, so a file the Python
+side accepts is one the device accepts too.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ModelFormatError
+from .graph import STATE_ENTRY, STATE_FINAL, STATE_SELF, KeywordGraph, State
+from .phonesets import PhoneSet, phone_set_by_id
+
+MAGIC = b"KWSM"
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+HEADER_SIZE = 64
+KEYWORD_SIZE = 32
+STATE_SIZE = 8
+
+_HEADER = struct.Struct("<4sHHIIIHHIIIIIIIHHHHf")
+_KEYWORD = struct.Struct("<IHHIIIfHHf")
+_STATE = struct.Struct("<HBBI")
+assert _HEADER.size == HEADER_SIZE and _KEYWORD.size == KEYWORD_SIZE and _STATE.size == STATE_SIZE
+
+#: Decoder defaults (frames of 10 ms); see docs/kwm-format.md for their meaning.
+DEFAULT_REFRACTORY_FRAMES = 100
+DEFAULT_HOLD_FRAMES = 20
+DEFAULT_EMISSION_FLOOR = -6.0
+FRAME_SHIFT_MS = 10
+
+
+def _pad4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+@dataclass
+class KeywordModel:
+    """A set of compiled keywords bound to one phone set, ready for the decoder or a file."""
+
+    phone_set: PhoneSet
+    keywords: list[KeywordGraph]
+    refractory_frames: int = DEFAULT_REFRACTORY_FRAMES
+    hold_frames: int = DEFAULT_HOLD_FRAMES
+    emission_floor: float = DEFAULT_EMISSION_FLOOR
+    frame_shift_ms: int = FRAME_SHIFT_MS
+    version_minor: int = VERSION_MINOR
+    extra: dict = field(default_factory=dict)
+
+    # -- queries ---------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [k.name for k in self.keywords]
+
+    @property
+    def n_states(self) -> int:
+        return sum(len(k.states) for k in self.keywords)
+
+    # -- writing ---------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Serialise to the version-1 layout, CRC included."""
+        if not self.keywords:
+            raise ModelFormatError("a keyword model needs at least one keyword")
+        if len(self.keywords) > 65535:
+            raise ModelFormatError("too many keywords for one model (at most 65535)")
+        if not (math.isfinite(self.emission_floor) and self.emission_floor < 0):
+            raise ModelFormatError("emission_floor must be finite and negative")
+        strings = bytearray()
+
+        def add_string(text: str) -> tuple[int, int]:
+            raw = text.encode("utf-8")
+            if len(raw) > 65535:
+                raise ModelFormatError(f"string too long for the model file: {text[:40]!r}...")
+            off = len(strings)
+            strings.extend(raw + b"\0")
+            return off, len(raw)
+
+        kw_recs = bytearray()
+        st_recs = bytearray()
+        arcs: list[int] = []
+        first = 0
+        for kw in self.keywords:
+            if not kw.name:
+                raise ModelFormatError("a keyword needs a non-empty name")
+            if not math.isfinite(kw.threshold):
+                raise ModelFormatError(f"keyword {kw.name!r}: threshold must be finite")
+            n_off, n_len = add_string(kw.name)
+            p_off, p_len = add_string(kw.pronunciation)
+            n = len(kw.states)
+            if not 1 <= n <= 65535:
+                raise ModelFormatError(f"keyword {kw.name!r}: {n} states (1..65535 allowed)")
+            kw_recs += _KEYWORD.pack(
+                n_off, n_len, p_len, p_off, first, n, float(kw.threshold),
+                max(1, min(int(kw.max_frames), 65535)), 0, float(kw.expected_fa_per_hour),
+            )
+            for st in kw.states:
+                if len(st.preds) > 255:
+                    raise ModelFormatError(f"keyword {kw.name!r}: a state with over 255 predecessors")
+                st_recs += _STATE.pack(st.phone, st.flags, len(st.preds), len(arcs))
+                arcs.extend(st.preds)
+            first += n
+        arc_bytes = struct.pack(f"<{len(arcs)}H", *arcs)
+        kw_off = HEADER_SIZE
+        st_off = kw_off + len(kw_recs)
+        arc_off = st_off + len(st_recs)
+        str_off = arc_off + _pad4(len(arc_bytes))
+        size = str_off + _pad4(len(strings))
+        body = bytearray(size)
+        body[kw_off:st_off] = kw_recs
+        body[st_off:arc_off] = st_recs
+        body[arc_off:arc_off + len(arc_bytes)] = arc_bytes
+        body[str_off:str_off + len(strings)] = strings
+        header = _HEADER.pack(
+            MAGIC, VERSION_MAJOR, self.version_minor, size, 0, self.phone_set.id,
+            len(self.phone_set), len(self.keywords), first, len(arcs),
+            kw_off, st_off, arc_off, str_off, len(strings),
+            self.frame_shift_ms, self.refractory_frames, self.hold_frames, 0,
+            float(self.emission_floor),
+        )
+        body[:HEADER_SIZE] = header
+        struct.pack_into("<I", body, 12, zlib.crc32(bytes(body)))
+        return bytes(body)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write atomically: a crash mid-write never leaves a half model at ``path``."""
+        data = self.to_bytes()
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    # -- reading ---------------------------------------------------------------
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "model") -> "KeywordModel":
+        """Parse and validate; raise ModelFormatError with one line on any defect."""
+        data = bytes(data)
+        _check_with_c(data, source)
+        return _parse(data, source)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "KeywordModel":
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise ModelFormatError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise ModelFormatError(f"{path}: is a directory, expected a .kwm file") from None
+        except OSError as exc:
+            raise ModelFormatError(f"{path}: cannot read: {exc.strerror}") from None
+        return cls.from_bytes(data, source=str(path))
+
+
+def _check_with_c(data: bytes, source: str) -> None:
+    """Run the C reader too, so both sides agree on what is a valid file."""
+    try:
+        from . import _core
+    except ImportError:  # pragma: no cover - the extension is part of the install
+        return
+    code, message = _core.validate_model(data)
+    if code != 0:
+        raise ModelFormatError(f"{source}: not a valid keyword model ({message}); "
+                               "re-create it with kws-enroll")
+
+
+def _parse(data: bytes, source: str) -> KeywordModel:
+    def bad(why: str) -> ModelFormatError:
+        return ModelFormatError(f"{source}: not a valid keyword model ({why}); re-create it with kws-enroll")
+
+    if len(data) < HEADER_SIZE:
+        raise bad(f"truncated: {len(data)} bytes, the header alone is {HEADER_SIZE}")
+    (magic, vmaj, vmin, size, crc, ps_id, n_phones, n_kw, n_states, n_arcs,
+     kw_off, st_off, arc_off, str_off, str_size, shift, refractory, hold, _flags,
+     floor) = _HEADER.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise bad("wrong magic: not a .kwm file")
+    if vmaj != VERSION_MAJOR:
+        raise bad(f"format version {vmaj}.{vmin}, this toolkit reads {VERSION_MAJOR}.x; upgrade kws")
+    if size > len(data):
+        raise bad(f"truncated: header says {size} bytes, file has {len(data)}")
+    if size < HEADER_SIZE or size % 4:
+        raise bad(f"bad file size {size}")
+    check = bytearray(data[:size])
+    check[12:16] = b"\0\0\0\0"
+    if zlib.crc32(bytes(check)) != crc:
+        raise bad("checksum mismatch: the file is corrupt")
+    try:
+        phone_set = phone_set_by_id(ps_id)
+    except Exception:
+        raise bad(f"unknown phone set id 0x{ps_id:08x}") from None
+    if n_phones != len(phone_set):
+        raise bad(f"phone count {n_phones} does not match phone set {phone_set.name}")
+
+    def section(off: int, length: int, what: str) -> None:
+        if off % 4 or off < HEADER_SIZE or off + length > size:
+            raise bad(f"{what} section out of bounds")
+
+    section(kw_off, n_kw * KEYWORD_SIZE, "keyword")
+    section(st_off, n_states * STATE_SIZE, "state")
+    section(arc_off, n_arcs * 2, "arc")
+    section(str_off, str_size, "string")
+    if n_kw == 0 or n_states == 0:
+        raise bad("no keywords")
+    strings = data[str_off:str_off + str_size]
+
+    def string(off: int, length: int) -> str:
+        if off + length >= str_size or strings[off + length] != 0:
+            raise bad("string out of bounds")
+        try:
+            return strings[off:off + length].decode("utf-8")
+        except UnicodeDecodeError:
+            raise bad("string is not UTF-8") from None
+
+    arcs = struct.unpack_from(f"<{n_arcs}H", data, arc_off)
+    keywords: list[KeywordGraph] = []
+    expect_first = 0
+    for k in range(n_kw):
+        (n_off, n_len, p_len, p_off, first, n, thr, max_frames, _kflags,
+         efa) = _KEYWORD.unpack_from(data, kw_off + k * KEYWORD_SIZE)
+        if first != expect_first or n == 0 or first + n > n_states:
+            raise bad(f"keyword {k} states out of range")
+        expect_first = first + n
+        if not math.isfinite(thr) or max_frames == 0 or n_len == 0:
+            raise bad(f"keyword {k} has a bad threshold, length or name")
+        states: list[State] = []
+        for i in range(n):
+            phone, flags, n_preds, pb = _STATE.unpack_from(data, st_off + (first + i) * STATE_SIZE)
+            if phone >= n_phones or flags & ~(STATE_SELF | STATE_ENTRY | STATE_FINAL):
+                raise bad(f"keyword {k} state {i} is corrupt")
+            if pb + n_preds > n_arcs:
+                raise bad(f"keyword {k} state {i} arcs out of range")
+            preds = tuple(arcs[pb:pb + n_preds])
+            if any(p >= i for p in preds):
+                raise bad(f"keyword {k} state {i} has a predecessor that is not before it")
+            states.append(State(phone, flags, preds))
+        if not any(s.flags & STATE_ENTRY for s in states) or not any(s.flags & STATE_FINAL for s in states):
+            raise bad(f"keyword {k} has no entry or no final state")
+        keywords.append(KeywordGraph(
+            name=string(n_off, n_len), pronunciation=string(p_off, p_len), states=states,
+            max_frames=max_frames, threshold=thr, expected_fa_per_hour=efa,
+        ))
+    if expect_first != n_states:
+        raise bad("keywords do not cover the state table")
+    if not (math.isfinite(floor) and floor < 0):
+        raise bad("bad emission floor")
+    return KeywordModel(phone_set=phone_set, keywords=keywords, refractory_frames=refractory,
+                        hold_frames=hold, emission_floor=floor, frame_shift_ms=shift,
+                        version_minor=vmin)

@@ -1,0 +1,214 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Cython bindings over the portable C core (kws_core/include/kws.h).
+
+The model bytes are copied once into a malloc'd buffer (aligned, owned by the Python
+object) because the C reader uses the file in place and needs 4-byte alignment. The
+per-frame work runs with the GIL released; nothing is allocated per frame.
+"""
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
+
+cdef extern from "kws.h":
+    ctypedef int kws_status
+    ctypedef struct kws_model:
+        uint32_t phone_set_id
+        uint16_t n_phones
+        uint16_t n_keywords
+        uint32_t n_states
+        uint16_t frame_shift_ms
+    ctypedef struct kws_detection:
+        uint32_t keyword
+        float score
+        uint64_t start_frame
+        uint64_t end_frame
+    ctypedef struct kws_decoder:
+        pass
+    const char *kws_status_str(kws_status status)
+    uint32_t kws_crc32(uint32_t crc, const void *data, size_t len)
+    kws_status kws_model_parse(const void *data, size_t len, uint32_t expected, kws_model *model)
+    const char *kws_model_keyword_name(const kws_model *model, uint32_t k)
+    size_t kws_decoder_size(const kws_model *model)
+    kws_status kws_decoder_init(const kws_model *model, void *mem, size_t len, kws_decoder **out)
+    void kws_decoder_reset(kws_decoder *dec)
+    kws_status kws_decoder_set_threshold(kws_decoder *dec, uint32_t k, float threshold)
+    float kws_decoder_get_threshold(const kws_decoder *dec, uint32_t k)
+    uint64_t kws_decoder_frames(const kws_decoder *dec)
+    kws_status kws_decoder_process(kws_decoder *dec, const float *logpost, uint32_t n_frames,
+                                   kws_detection *out, uint32_t cap, uint32_t *n_done,
+                                   uint32_t *n_out, float *scores) nogil
+    kws_status kws_decoder_flush(kws_decoder *dec, kws_detection *out, uint32_t cap, uint32_t *n_out)
+    float KWS_NO_SCORE
+
+
+NO_SCORE = KWS_NO_SCORE
+
+
+class CoreError(ValueError):
+    """A status other than KWS_OK from the C core; ``code`` is the kws_status value."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def status_str(int code):
+    """The C core's fixed name for a status code."""
+    return kws_status_str(code).decode("ascii")
+
+
+def crc32(const uint8_t[::1] data, uint32_t crc=0):
+    """CRC-32 as computed by the C core (must equal zlib.crc32)."""
+    if data.shape[0] == 0:
+        return kws_crc32(crc, NULL, 0)
+    return kws_crc32(crc, &data[0], data.shape[0])
+
+
+cdef void *_aligned_copy(bytes data) except NULL:
+    cdef size_t n = len(data)
+    cdef void *buf = malloc(n if n > 0 else 1)
+    if buf == NULL:
+        raise MemoryError()
+    if n:
+        memcpy(buf, <const char *>data, n)
+    return buf
+
+
+def validate_model(bytes data, uint32_t expected_phone_set_id=0):
+    """Run the C reader over ``data``; return ``(code, message)``, code 0 when valid."""
+    cdef kws_model model
+    cdef void *buf = _aligned_copy(data)
+    cdef kws_status st
+    try:
+        st = kws_model_parse(buf, len(data), expected_phone_set_id, &model)
+    finally:
+        free(buf)
+    return int(st), status_str(st)
+
+
+cdef class Decoder:
+    """Streaming Viterbi decoder over a keyword model (bytes of a .kwm file).
+
+    ``process(logpost)`` takes a float32 array (frames x n_phones) of log-posteriors and
+    returns the detections completed in it as tuples
+    ``(keyword, score, start_frame, end_frame)``; frames count from the last reset.
+    """
+
+    cdef void *_model_buf
+    cdef void *_mem
+    cdef kws_model _model
+    cdef kws_decoder *_dec
+    cdef kws_detection *_out
+    cdef uint32_t _cap
+
+    def __cinit__(self, bytes data, uint32_t expected_phone_set_id=0):
+        cdef kws_status st
+        cdef size_t need
+        self._model_buf = _aligned_copy(data)
+        st = kws_model_parse(self._model_buf, len(data), expected_phone_set_id, &self._model)
+        if st != 0:
+            raise CoreError(st, status_str(st))
+        need = kws_decoder_size(&self._model)
+        self._mem = malloc(need)
+        if self._mem == NULL:
+            raise MemoryError()
+        st = kws_decoder_init(&self._model, self._mem, need, &self._dec)
+        if st != 0:
+            raise CoreError(st, status_str(st))
+        self._cap = self._model.n_keywords * 64
+        self._out = <kws_detection *>malloc(self._cap * sizeof(kws_detection))
+        if self._out == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self._out)
+        free(self._mem)
+        free(self._model_buf)
+
+    @property
+    def n_phones(self):
+        return self._model.n_phones
+
+    @property
+    def n_keywords(self):
+        return self._model.n_keywords
+
+    @property
+    def phone_set_id(self):
+        return self._model.phone_set_id
+
+    @property
+    def frames(self):
+        """Frames processed since the last reset."""
+        return kws_decoder_frames(self._dec)
+
+    @property
+    def state_bytes(self):
+        """Bytes of per-stream state (what one more audio stream costs)."""
+        return kws_decoder_size(&self._model)
+
+    def keyword_name(self, uint32_t k):
+        cdef const char *name = kws_model_keyword_name(&self._model, k)
+        if name == NULL:
+            raise IndexError(k)
+        return name.decode("utf-8")
+
+    def reset(self):
+        kws_decoder_reset(self._dec)
+
+    def set_threshold(self, uint32_t k, float threshold):
+        cdef kws_status st = kws_decoder_set_threshold(self._dec, k, threshold)
+        if st != 0:
+            raise CoreError(st, status_str(st))
+
+    def get_threshold(self, uint32_t k):
+        if k >= self._model.n_keywords:
+            raise IndexError(k)
+        return kws_decoder_get_threshold(self._dec, k)
+
+    cdef list _collect(self, uint32_t n):
+        cdef uint32_t i
+        return [(self._out[i].keyword, self._out[i].score,
+                 self._out[i].start_frame, self._out[i].end_frame) for i in range(n)]
+
+    def process(self, const float[:, ::1] logpost, float[:, ::1] scores=None):
+        """Decode frames; return the detections they complete.
+
+        If ``scores`` (frames x n_keywords, float32) is given, it receives each frame's
+        keyword scores (NO_SCORE where a keyword has no complete path).
+        """
+        cdef uint32_t n_frames = logpost.shape[0]
+        cdef uint32_t done = 0, n_done = 0, n_out = 0
+        cdef kws_status st = 0
+        cdef const float *x
+        cdef float *sc = NULL
+        cdef list result = []
+        if n_frames == 0:
+            return result
+        if logpost.shape[1] != self._model.n_phones:
+            raise ValueError(f"posteriors have {logpost.shape[1]} columns, the model's phone set "
+                             f"has {self._model.n_phones}")
+        if scores is not None and (scores.shape[0] != n_frames or
+                                   scores.shape[1] != self._model.n_keywords):
+            raise ValueError("scores must be frames x n_keywords")
+        while done < n_frames:
+            x = &logpost[done, 0]
+            if scores is not None:
+                sc = &scores[done, 0]
+            with nogil:
+                st = kws_decoder_process(self._dec, x, n_frames - done, self._out, self._cap,
+                                         &n_done, &n_out, sc)
+            if st != 0:
+                raise CoreError(st, status_str(st))
+            result.extend(self._collect(n_out))
+            done += n_done
+        return result
+
+    def flush(self):
+        """End of stream: report any pending candidate now."""
+        cdef uint32_t n_out = 0
+        cdef kws_status st = kws_decoder_flush(self._dec, self._out, self._cap, &n_out)
+        if st != 0:
+            raise CoreError(st, status_str(st))
+        return self._collect(n_out)

@@ -1,0 +1,321 @@
+/*
+ * kws_decoder.c - streaming keyword decoder (docs/kwm-format.md, "Decoder
+ * semantics").
+ *
+ * Strict C99. No allocation, no globals, no I/O: everything lives in the
+ * caller's buffer, laid out as
+ *
+ *   [kws_decoder][kws_kw_rt x n_keywords][kws_token x n_states][float x n_phones]
+ *
+ * each part starting on an 8-byte boundary (kws_decoder_size() gives the
+ * exact total). The model arrays are only read, through the pointers the
+ * parser validated, so no index here needs a bounds check.
+ */
+#include "kws.h"
+
+#include <math.h>
+#include <string.h>
+
+/* One token per state. dur == 0 means "no token"; its score is then -inf so
+ * that a missing token never wins a comparison (every real score is finite). */
+typedef struct kws_token {
+    float score;
+    uint32_t dur;
+} kws_token;
+
+/* Per-keyword run-time state. */
+typedef struct kws_kw_rt {
+    uint64_t pend_start;   /* pending candidate: first frame  */
+    uint64_t pend_end;     /* pending candidate: last frame   */
+    uint64_t block_until;  /* candidates ending before this are ignored */
+    float threshold;       /* this decoder's threshold */
+    float pend_score;      /* pending candidate's score */
+    uint32_t hold;         /* frames since the pending candidate last improved */
+    uint32_t pending;      /* 1 while a candidate waits for its hold time */
+} kws_kw_rt;
+
+struct kws_decoder {
+    const kws_model *model;
+    kws_kw_rt *kw;
+    kws_token *tok;
+    float *emit;
+    uint64_t frame;        /* frames processed since reset = index of the next frame */
+    float floor_v;
+    uint32_t n_keywords;
+    uint32_t n_states;
+    uint32_t n_phones;
+    uint32_t hold_frames;
+    uint32_t refractory;
+};
+
+#define KWS_ALIGN8(x) (((x) + 7u) & ~(uint64_t)7u)
+
+/* Byte offsets of each part; 0 total on overflow of size_t. */
+typedef struct kws_layout {
+    uint64_t kw_off, tok_off, emit_off, total;
+} kws_layout;
+
+static void kws_compute_layout(const kws_model *m, kws_layout *l)
+{
+    l->kw_off = KWS_ALIGN8((uint64_t)sizeof(struct kws_decoder));
+    l->tok_off = KWS_ALIGN8(l->kw_off + (uint64_t)m->n_keywords * sizeof(kws_kw_rt));
+    l->emit_off = KWS_ALIGN8(l->tok_off + (uint64_t)m->n_states * sizeof(kws_token));
+    l->total = l->emit_off + (uint64_t)m->n_phones * sizeof(float);
+}
+
+size_t kws_decoder_size(const kws_model *model)
+{
+    kws_layout l;
+    if (model == NULL) return 0;
+    kws_compute_layout(model, &l);
+    if (l.total > (uint64_t)SIZE_MAX) return 0;
+    return (size_t)l.total;
+}
+
+static void kws_drop_tokens(kws_token *t, uint32_t n)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        t[i].score = -INFINITY;
+        t[i].dur = 0;
+    }
+}
+
+void kws_decoder_reset(kws_decoder *dec)
+{
+    uint32_t k;
+    if (dec == NULL) return;
+    kws_drop_tokens(dec->tok, dec->n_states);
+    for (k = 0; k < dec->n_keywords; k++) {
+        kws_kw_rt *r = &dec->kw[k];
+        r->pend_start = 0;
+        r->pend_end = 0;
+        r->block_until = 0;
+        r->threshold = dec->model->keywords[k].threshold;
+        r->pend_score = 0.0f;
+        r->hold = 0;
+        r->pending = 0;
+    }
+    dec->frame = 0;
+}
+
+kws_status kws_decoder_init(const kws_model *model, void *mem, size_t len,
+                            kws_decoder **out)
+{
+    kws_layout l;
+    uint8_t *base = (uint8_t *)mem;
+    kws_decoder *dec;
+
+    if (out != NULL) *out = NULL;
+    if (model == NULL || mem == NULL || out == NULL) return KWS_ERR_ARG;
+    if (model->keywords == NULL || model->states == NULL || model->n_keywords == 0 ||
+        model->n_states == 0 || model->n_phones == 0)
+        return KWS_ERR_ARG;
+    if (((uintptr_t)mem & 7u) != 0u) return KWS_ERR_ALIGN;
+    kws_compute_layout(model, &l);
+    if (l.total > (uint64_t)SIZE_MAX || (uint64_t)len < l.total) return KWS_ERR_NOMEM;
+
+    dec = (kws_decoder *)(void *)base;
+    dec->model = model;
+    dec->kw = (kws_kw_rt *)(void *)(base + l.kw_off);
+    dec->tok = (kws_token *)(void *)(base + l.tok_off);
+    dec->emit = (float *)(void *)(base + l.emit_off);
+    dec->floor_v = model->emission_floor;
+    dec->n_keywords = model->n_keywords;
+    dec->n_states = model->n_states;
+    dec->n_phones = model->n_phones;
+    dec->hold_frames = model->hold_frames;
+    dec->refractory = model->refractory_frames;
+    kws_decoder_reset(dec);
+    *out = dec;
+    return KWS_OK;
+}
+
+kws_status kws_decoder_set_threshold(kws_decoder *dec, uint32_t k, float threshold)
+{
+    if (dec == NULL || k >= dec->n_keywords || threshold != threshold) return KWS_ERR_ARG;
+    dec->kw[k].threshold = threshold;
+    return KWS_OK;
+}
+
+float kws_decoder_get_threshold(const kws_decoder *dec, uint32_t k)
+{
+    if (dec == NULL || k >= dec->n_keywords) return NAN;
+    return dec->kw[k].threshold;
+}
+
+uint64_t kws_decoder_frames(const kws_decoder *dec)
+{
+    return dec == NULL ? 0u : dec->frame;
+}
+
+/* Emission scores of one frame: e[p] = max(x[p] - max_q x[q], floor), the
+ * max taken over the non-NaN x; any NaN (x[p] itself, or x[p] - max when the
+ * max is infinite: inf - inf) counts as the floor. All-NaN frame: all floor. */
+static void kws_emissions(const float *x, uint32_t n, float floor_v, float *e)
+{
+    float m = -INFINITY;
+    int any = 0;
+    uint32_t p;
+    for (p = 0; p < n; p++) {
+        float v = x[p];
+        if (v == v) { /* not NaN */
+            if (!any || v > m) m = v;
+            any = 1;
+        }
+    }
+    if (!any) {
+        for (p = 0; p < n; p++) e[p] = floor_v;
+        return;
+    }
+    for (p = 0; p < n; p++) {
+        const float r = x[p] - m;
+        e[p] = (r >= floor_v) ? r : floor_v; /* NaN -> floor */
+    }
+}
+
+/* Update one keyword's tokens for the frame (in place, last state first).
+ * Returns its score (best score/dur over FINAL states; ties: longer dur) in
+ * *score and that token's dur in *dur (0 = no complete path). */
+static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
+                               kws_token *tk, uint32_t n, uint32_t max_frames,
+                               const float *e, float *score, uint32_t *dur)
+{
+    float best_r = -INFINITY;
+    uint32_t best_d = 0;
+    uint32_t i = n;
+    while (i-- > 0u) {
+        const kws_state_rec s = st[i];
+        float bs = -INFINITY;
+        uint32_t bd = 0;
+        uint32_t nd;
+        if (s.flags & KWS_STATE_SELF) {
+            bs = tk[i].score;
+            bd = tk[i].dur;
+        }
+        if (s.n_preds) {
+            const uint16_t *pp = arcs + s.pred_begin;
+            uint32_t j, np = s.n_preds;
+            for (j = 0; j < np; j++) {
+                const kws_token c = tk[pp[j]];
+                /* (s > S) || (s == S && d > D), written without a branch */
+                const int take = (c.score > bs) | ((c.score == bs) & (c.dur > bd));
+                bs = take ? c.score : bs;
+                bd = take ? c.dur : bd;
+            }
+        }
+        /* Fresh token (0, 0): beats (S, D) iff 0 > S (0 == S with 0 > D never holds). */
+        if ((s.flags & KWS_STATE_ENTRY) && bs < 0.0f) {
+            bs = 0.0f;
+            bd = 0;
+        }
+        nd = bd + 1u;
+        if (bs > -INFINITY && nd <= max_frames) {
+            const float ns = bs + e[s.phone];
+            tk[i].score = ns;
+            tk[i].dur = nd;
+            if (s.flags & KWS_STATE_FINAL) {
+                const float r = ns / (float)nd;
+                if (r > best_r || (r == best_r && nd > best_d)) {
+                    best_r = r;
+                    best_d = nd;
+                }
+            }
+        } else {
+            tk[i].score = -INFINITY;
+            tk[i].dur = 0;
+        }
+    }
+    *score = best_d ? best_r : KWS_NO_SCORE;
+    *dur = best_d;
+}
+
+static void kws_report(kws_decoder *dec, uint32_t k, kws_detection *o)
+{
+    kws_kw_rt *r = &dec->kw[k];
+    o->keyword = k;
+    o->score = r->pend_score;
+    o->start_frame = r->pend_start;
+    o->end_frame = r->pend_end;
+    r->pending = 0;
+    r->hold = 0;
+    r->block_until = r->pend_end + dec->refractory;
+}
+
+kws_status kws_decoder_process(kws_decoder *dec, const float *logpost,
+                               uint32_t n_frames, kws_detection *out,
+                               uint32_t cap, uint32_t *n_done, uint32_t *n_out,
+                               float *scores)
+{
+    const kws_model *m;
+    const kws_keyword_rec *kws;
+    const kws_state_rec *states;
+    const uint16_t *arcs;
+    uint32_t nk, np, f, n_det = 0;
+
+    if (n_done != NULL) *n_done = 0;
+    if (n_out != NULL) *n_out = 0;
+    if (dec == NULL || n_done == NULL || n_out == NULL) return KWS_ERR_ARG;
+    if (n_frames == 0u) return KWS_OK;
+    if (logpost == NULL || out == NULL || cap < dec->n_keywords) return KWS_ERR_ARG;
+
+    m = dec->model;
+    kws = m->keywords;
+    states = m->states;
+    arcs = m->arcs;
+    nk = dec->n_keywords;
+    np = dec->n_phones;
+
+    for (f = 0; f < n_frames; f++) {
+        const uint64_t t = dec->frame;
+        uint32_t k;
+        if (cap - n_det < nk) break; /* this frame could overflow out[] */
+
+        kws_emissions(logpost + (size_t)f * np, np, dec->floor_v, dec->emit);
+
+        for (k = 0; k < nk; k++) {
+            const kws_keyword_rec *kw = &kws[k];
+            kws_kw_rt *r = &dec->kw[k];
+            kws_token *tk = dec->tok + kw->first_state;
+            float sc;
+            uint32_t dur;
+
+            kws_update_keyword(states + kw->first_state, arcs, tk, kw->n_states,
+                               kw->max_frames, dec->emit, &sc, &dur);
+            if (scores != NULL) scores[(size_t)f * nk + k] = sc;
+
+            /* Peak picking. */
+            if (dur != 0u && t >= r->block_until && sc >= r->threshold &&
+                (!r->pending || sc >= r->pend_score)) {
+                r->pending = 1;
+                r->pend_score = sc;
+                r->pend_start = t + 1u - dur; /* dur <= t + 1 since the last reset/drop */
+                r->pend_end = t;
+                r->hold = 0;
+            } else if (r->pending) {
+                r->hold++;
+            }
+            if (r->pending && r->hold >= dec->hold_frames) {
+                kws_report(dec, k, &out[n_det++]);
+                kws_drop_tokens(tk, kw->n_states);
+            }
+        }
+        dec->frame = t + 1u;
+        *n_done = f + 1u;
+    }
+    *n_out = n_det;
+    return KWS_OK;
+}
+
+kws_status kws_decoder_flush(kws_decoder *dec, kws_detection *out, uint32_t cap,
+                             uint32_t *n_out)
+{
+    uint32_t k, n = 0;
+    if (n_out != NULL) *n_out = 0;
+    if (dec == NULL || n_out == NULL || out == NULL || cap < dec->n_keywords) return KWS_ERR_ARG;
+    for (k = 0; k < dec->n_keywords; k++) {
+        if (dec->kw[k].pending) kws_report(dec, k, &out[n++]);
+    }
+    *n_out = n;
+    return KWS_OK;
+}

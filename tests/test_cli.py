@@ -1,0 +1,133 @@
+"""kws-enroll and kws-model from the outside: output, --json, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kws.cli import enroll_main, model_main
+from kws.model_file import KeywordModel
+
+
+def one_line_error(capsys, code: int, prog: str) -> str:
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"{prog}: error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_enroll_english_json(tmp_path, capsys):
+    path = tmp_path / "wake.kwm"
+    assert enroll_main(["hey jarvis", "computer", "--lang", "en", "-o", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [k["keyword"] for k in info["keywords"]] == ["hey jarvis", "computer"]
+    jarvis = info["keywords"][0]
+    assert jarvis["variants"][0] == [["HH", "EY"]]
+    assert ["JH", "AA", "R", "V", "IH", "S"] in jarvis["variants"][1]
+    assert jarvis["states"] > 0 and jarvis["arcs"] > 0
+    model = KeywordModel.load(path)
+    assert model.names == ["hey jarvis", "computer"]
+    assert info["bytes"] == path.stat().st_size
+
+
+def test_enroll_korean_text_and_inspect(tmp_path, capsys):
+    path = tmp_path / "ko.kwm"
+    assert enroll_main(["헤이 카카오", "자비스야", "--lang", "ko", "-o", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "헤이 카카오" in out and "states" in out and "wrote" in out
+    assert model_main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "ko-v1" in out and "자비스야" in out and "not calibrated" in out
+    assert model_main(["inspect", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["phone_set"] == "ko-v1"
+    assert [k["keyword"] for k in info["keywords"]] == ["헤이 카카오", "자비스야"]
+
+
+@pytest.mark.parametrize("texts,lang", [
+    ([""], "en"), (["   "], "ko"), (["?!..."], "en"), (["...!"], "ko"),
+    (["🙂🙂"], "en"), (["🙂"], "ko"), (["헤이 카카오"], "en"), (["hey jarvis"], "ko"),
+    (["hey 카카오"], "ko"), (["room 101"], "en"), (["jarvis", "jarvis"], "en"),
+])
+def test_enroll_bad_text_is_one_line(tmp_path, capsys, texts, lang):
+    path = tmp_path / "x.kwm"
+    code = enroll_main([*texts, "--lang", lang, "-o", str(path)])
+    one_line_error(capsys, code, "kws-enroll")
+    assert not path.exists()
+
+
+def test_enroll_bad_output_path(tmp_path, capsys):
+    code = enroll_main(["jarvis", "--lang", "en", "-o", str(tmp_path / "nope" / "x.kwm")])
+    assert "does not exist" in one_line_error(capsys, code, "kws-enroll")
+
+
+def test_enroll_keeps_existing_model_on_failure(tmp_path, capsys):
+    path = tmp_path / "wake.kwm"
+    assert enroll_main(["jarvis", "--lang", "en", "-o", str(path)]) == 0
+    before = path.read_bytes()
+    capsys.readouterr()
+    one_line_error(capsys, enroll_main(["🙂", "--lang", "en", "-o", str(path)]), "kws-enroll")
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "foreign", "empty"])
+def test_inspect_bad_model_is_one_line(tmp_path, capsys, damage):
+    path = tmp_path / "wake.kwm"
+    assert enroll_main(["jarvis", "--lang", "en", "-o", str(path)]) == 0
+    capsys.readouterr()
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "flip":
+        data[-6] ^= 0xFF
+    elif damage == "foreign":
+        data = bytearray(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    else:
+        data = bytearray()
+    path.write_bytes(bytes(data))
+    line = one_line_error(capsys, model_main(["inspect", str(path)]), "kws-model")
+    assert "not a valid keyword model" in line
+
+
+def test_inspect_missing_file(tmp_path, capsys):
+    line = one_line_error(capsys, model_main(["inspect", str(tmp_path / "none.kwm")]), "kws-model")
+    assert "no such file" in line
+
+
+def test_help_and_usage_exit_codes():
+    with pytest.raises(SystemExit) as exc:
+        enroll_main(["--help"])
+    assert exc.value.code == 0
+    with pytest.raises(SystemExit) as exc:
+        enroll_main(["jarvis"])  # no --lang, no -o
+    assert exc.value.code == 2
+
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.skipif(not (BIN / "kws-enroll").exists(), reason="console scripts not installed")
+def test_installed_console_scripts(tmp_path):
+    path = tmp_path / "w.kwm"
+    r = subprocess.run([str(BIN / "kws-enroll"), "자비스야", "--lang", "ko", "-o", str(path), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["keywords"][0]["keyword"] == "자비스야"
+    r = subprocess.run([str(BIN / "kws-model"), "inspect", str(path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "자비스야" in r.stdout
+    r = subprocess.run([str(BIN / "kws-enroll"), "🙂", "--lang", "ko", "-o", str(path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_module_entry_point_runs(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "kws.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "kws-enroll" in r.stdout

@@ -1,0 +1,134 @@
+"""The .kwm writer and both readers (Python and C) against docs/kwm-format.md."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pytest
+
+from kws import _core
+from kws.errors import ModelFormatError
+from kws.model_file import HEADER_SIZE, KeywordModel
+from kws.phonesets import KOREAN
+from synthetic import make_model, pron
+
+KWS_ERR_TRUNCATED, KWS_ERR_MAGIC, KWS_ERR_VERSION, KWS_ERR_CRC = 2, 3, 4, 5
+KWS_ERR_CORRUPT, KWS_ERR_PHONESET = 6, 7
+
+
+@pytest.fixture(scope="module")
+def model() -> KeywordModel:
+    return make_model({
+        "hey jarvis": pron(["HH", "EY"], ["JH", "AA", "R", "V", "IH", "S"]),
+        "either": pron([["IY", "DH", "ER"], ["AY", "DH", "ER"]]),
+    }, threshold=-0.75)
+
+
+def refresh_crc(data: bytearray) -> bytearray:
+    data[12:16] = b"\0\0\0\0"
+    struct.pack_into("<I", data, 12, zlib.crc32(bytes(data)))
+    return data
+
+
+def test_round_trip(model):
+    data = model.to_bytes()
+    assert data[:4] == b"KWSM" and len(data) % 4 == 0
+    assert struct.unpack_from("<I", data, 8)[0] == len(data)
+    back = KeywordModel.from_bytes(data)
+    assert back.names == ["hey jarvis", "either"]
+    assert back.phone_set == model.phone_set
+    assert [k.states for k in back.keywords] == [k.states for k in model.keywords]
+    assert [k.threshold for k in back.keywords] == [-0.75, -0.75]
+    assert back.to_bytes() == data
+    assert _core.validate_model(data) == (0, "ok")
+
+
+def test_c_crc_matches_zlib():
+    for blob in (b"", b"123456789", bytes(range(256)) * 7):
+        assert _core.crc32(blob) == zlib.crc32(blob)
+    assert _core.crc32(b"123456789") == 0xCBF43926
+
+
+def test_sections_are_aligned(model):
+    data = model.to_bytes()
+    offsets = struct.unpack_from("<IIII", data, 32)
+    assert all(o % 4 == 0 and HEADER_SIZE <= o <= len(data) for o in offsets)
+
+
+def test_every_truncation_is_refused_by_both_readers(model):
+    data = model.to_bytes()
+    for n in range(len(data)):
+        code, _ = _core.validate_model(data[:n])
+        assert code != 0, n
+        with pytest.raises(ModelFormatError):
+            KeywordModel.from_bytes(data[:n])
+
+
+@pytest.mark.parametrize("offset", [0, 5, 20, 40, 70, 100, -3])
+def test_flipped_byte_fails_crc(model, offset):
+    data = bytearray(model.to_bytes())
+    data[offset] ^= 0x40
+    code, _ = _core.validate_model(bytes(data))
+    assert code in (KWS_ERR_CRC, KWS_ERR_MAGIC, KWS_ERR_VERSION, KWS_ERR_TRUNCATED, KWS_ERR_CORRUPT)
+    if offset not in (0, 5):
+        assert code == KWS_ERR_CRC
+    with pytest.raises(ModelFormatError, match="not a valid keyword model"):
+        KeywordModel.from_bytes(bytes(data))
+
+
+def test_foreign_file_is_refused():
+    code, msg = _core.validate_model(b"RIFF" + bytes(200))
+    assert code == KWS_ERR_MAGIC
+    with pytest.raises(ModelFormatError, match="magic"):
+        KeywordModel.from_bytes(b"RIFF" + bytes(200))
+
+
+def test_newer_major_version_is_refused(model):
+    data = bytearray(model.to_bytes())
+    struct.pack_into("<H", data, 4, 2)
+    assert _core.validate_model(bytes(refresh_crc(data)))[0] == KWS_ERR_VERSION
+
+
+def test_newer_minor_version_is_accepted(model):
+    data = bytearray(model.to_bytes())
+    struct.pack_into("<H", data, 6, 3)
+    back = KeywordModel.from_bytes(bytes(refresh_crc(data)))
+    assert back.version_minor == 3
+
+
+def test_other_phone_set_is_refused(model):
+    data = model.to_bytes()
+    assert _core.validate_model(data, KOREAN.id)[0] == KWS_ERR_PHONESET
+    assert _core.validate_model(data, model.phone_set.id)[0] == 0
+
+
+@pytest.mark.parametrize("what", ["phone", "pred", "coverage", "name", "floor"])
+def test_corrupt_graph_with_valid_crc_is_refused(model, what):
+    data = bytearray(model.to_bytes())
+    kw_off, st_off, arc_off, str_off = struct.unpack_from("<IIII", data, 32)
+    if what == "phone":
+        struct.pack_into("<H", data, st_off + 8 * 3, 999)
+    elif what == "pred":
+        struct.pack_into("<H", data, arc_off, 40)  # a predecessor after its state
+    elif what == "coverage":
+        struct.pack_into("<I", data, kw_off + 32 + 12, 3)  # second keyword's first_state
+    elif what == "name":
+        struct.pack_into("<I", data, kw_off, 10_000)
+    elif what == "floor":
+        struct.pack_into("<f", data, 60, 1.0)
+    data = bytes(refresh_crc(data))
+    assert _core.validate_model(data)[0] == KWS_ERR_CORRUPT
+    with pytest.raises(ModelFormatError):
+        KeywordModel.from_bytes(data)
+
+
+def test_save_is_atomic_and_load_reports_missing(model, tmp_path):
+    path = tmp_path / "m.kwm"
+    model.save(path)
+    assert path.read_bytes() == model.to_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.kwm"]
+    with pytest.raises(ModelFormatError, match="no such file"):
+        KeywordModel.load(tmp_path / "missing.kwm")
+    with pytest.raises(ModelFormatError, match="directory"):
+        KeywordModel.load(tmp_path)

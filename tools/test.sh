@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install the project with its test extras into .venv and run every test:
+# the Python suite (which also builds and runs the C core's unit tests, plain and
+# under AddressSanitizer/UndefinedBehaviorSanitizer) and the decoder benchmarks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install --quiet --upgrade pip
+.venv/bin/pip install --quiet '.[test]'
+# Run from a folder outside the source tree so the installed package is tested.
+cd tests && ../.venv/bin/python -m pytest -q -p no:cacheprovider "$@" .
