@@ -6,13 +6,18 @@ binding around them.
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-CORE_SOURCES = ["kws_core/src/kws_model.c", "kws_core/src/kws_decoder.c"]
+CORE_SOURCES = [
+    "kws_core/src/kws_model.c",
+    "kws_core/src/kws_decoder.c",
+    "kws_core/src/kws_frontend.c",
+]
 
 ext = Extension(
     "kws._core",
     sources=["kws_core/python/_core.pyx", *CORE_SOURCES],
     include_dirs=["kws_core/include"],
     extra_compile_args=["-O3"],
+    libraries=["m"],
 )
 
 setup(ext_modules=cythonize([ext], language_level=3))

@@ -212,3 +212,90 @@ cdef class Decoder:
         if st != 0:
             raise CoreError(st, status_str(st))
         return self._collect(n_out)
+
+
+cdef extern from "kws_frontend.h":
+    ctypedef struct kws_frontend_config:
+        uint32_t sample_rate
+        uint32_t frame_length
+        uint32_t frame_shift
+        uint32_t fft_size
+        uint32_t n_mels
+        float low_freq
+        float high_freq
+        float energy_floor
+    ctypedef struct kws_frontend:
+        pass
+    kws_frontend_config kws_frontend_default_config()
+    size_t kws_frontend_size(const kws_frontend_config *cfg)
+    kws_status kws_frontend_init(const kws_frontend_config *cfg, void *mem, size_t len,
+                                 kws_frontend **out)
+    void kws_frontend_reset(kws_frontend *fe)
+    kws_status kws_frontend_process(kws_frontend *fe, const short *pcm, uint32_t n_samples,
+                                    float *feats, uint32_t max_frames, uint32_t *n_consumed,
+                                    uint32_t *n_frames) nogil
+
+
+cdef class FrontEnd:
+    """Streaming log-mel front end in C (16 kHz int16 in, frames x n_mels float32 out).
+
+    The same code runs on the device; ``kws.features.log_mel`` is its numpy twin.
+    Samples may come in chunks of any size; frames come out as soon as they are whole.
+    """
+
+    cdef void *_mem
+    cdef kws_frontend *_fe
+    cdef kws_frontend_config _cfg
+
+    def __cinit__(self):
+        cdef kws_status st
+        cdef size_t need
+        self._cfg = kws_frontend_default_config()
+        need = kws_frontend_size(&self._cfg)
+        self._mem = malloc(need)
+        if self._mem == NULL:
+            raise MemoryError()
+        st = kws_frontend_init(&self._cfg, self._mem, need, &self._fe)
+        if st != 0:
+            raise CoreError(st, status_str(st))
+
+    def __dealloc__(self):
+        free(self._mem)
+
+    @property
+    def n_mels(self):
+        return self._cfg.n_mels
+
+    @property
+    def frame_shift(self):
+        return self._cfg.frame_shift
+
+    @property
+    def frame_length(self):
+        return self._cfg.frame_length
+
+    def reset(self):
+        kws_frontend_reset(self._fe)
+
+    def process(self, const short[::1] pcm, float[:, ::1] out):
+        """Consume ``pcm``; write whole frames into ``out``; return the number written.
+
+        ``out`` must have room for every frame the chunk completes:
+        ``(buffered + len(pcm)) // frame_shift + 1`` rows is always enough.
+        """
+        cdef uint32_t n = pcm.shape[0], used = 0, n_consumed = 0, n_frames = 0, total = 0
+        cdef uint32_t cap = out.shape[0]
+        cdef kws_status st = 0
+        if out.shape[1] != self._cfg.n_mels:
+            raise ValueError("out must have n_mels columns")
+        while used < n:
+            if total >= cap:
+                raise ValueError("out has too few rows for this chunk")
+            with nogil:
+                st = kws_frontend_process(self._fe, &pcm[used], n - used, &out[total, 0],
+                                          cap - total, &n_consumed, &n_frames)
+            if st != 0:
+                raise CoreError(st, status_str(st))
+            used += n_consumed
+            total += n_frames
+        return total

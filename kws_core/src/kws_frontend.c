@@ -1,0 +1,403 @@
+/*
+ * kws_frontend.c - streaming log-mel filterbank (see kws_frontend.h for the
+ * definition; kws/features.py is its numpy twin).
+ *
+ * Strict C99, also valid C++. No allocation, no globals, no I/O: everything
+ * lives in the caller's buffer, laid out as
+ *
+ *   [kws_frontend]
+ *   [float window x frame_length]
+ *   [float cos x fft_size/2][float sin x fft_size/2]     twiddles, 2 pi k / N
+ *   [uint16 bitrev x fft_size/2]
+ *   [float re x fft_size/2][float im x fft_size/2]       FFT work area
+ *   [float power x (fft_size/2 + 1)]
+ *   [kws_fe_band x n_mels]                               sparse mel filters
+ *   [float weight x n_weights]                           their non-zero weights
+ *   [int16 samples x frame_length]                       pending samples
+ *
+ * each part starting on an 8-byte boundary (kws_frontend_size() gives the
+ * exact total). Tables are computed in double at init and stored as float;
+ * per frame everything is single precision.
+ *
+ * The real FFT of N = fft_size points is done as an M = N/2-point complex
+ * radix-2 FFT of z[n] = x[2n] + i x[2n+1], followed by the split step
+ *   X[k] = (Z[k] + conj Z[M-k]) / 2 + e^{-2 pi i k/N} (Z[k] - conj Z[M-k]) / 2i.
+ * The complex FFT's twiddles e^{-2 pi i j/len} are entries j*N/len of the same
+ * cos/sin table the split step uses, so one table of N/2 entries serves both.
+ */
+#include "kws_frontend.h"
+
+#include <math.h>
+#include <string.h>
+
+#define KWS_FE_PI 3.14159265358979323846
+
+/* One mel filter: weights weight[off .. off+len) apply to power bins
+ * [start .. start+len). len may be 0 (a filter that covers no bin). */
+typedef struct kws_fe_band {
+    uint32_t off;
+    uint16_t start;
+    uint16_t len;
+} kws_fe_band;
+
+struct kws_frontend {
+    const float *window;
+    const float *cos_t;
+    const float *sin_t;
+    const uint16_t *bitrev;
+    float *re;
+    float *im;
+    float *power;
+    const kws_fe_band *band;
+    const float *weight;
+    int16_t *pending;
+    kws_frontend_config cfg;
+    float log_floor;       /* (float)log(energy_floor), the output at or below the floor */
+    float inv_scale;       /* 1 / (32768 * frame_length): the DC mean from the integer sum */
+    uint32_t fill;         /* samples in pending[], always < frame_length between calls */
+    uint32_t half;         /* M = fft_size / 2 */
+    uint32_t log2_half;
+};
+
+#define KWS_FE_ALIGN8(x) (((x) + 7u) & ~(uint64_t)7u)
+
+kws_frontend_config kws_frontend_default_config(void)
+{
+    kws_frontend_config c;
+    c.sample_rate = KWS_FRONTEND_SAMPLE_RATE;
+    c.frame_length = KWS_FRONTEND_FRAME_LENGTH;
+    c.frame_shift = KWS_FRONTEND_FRAME_SHIFT;
+    c.fft_size = KWS_FRONTEND_FFT_SIZE;
+    c.n_mels = KWS_FRONTEND_N_MELS;
+    c.low_freq = 20.0f;
+    c.high_freq = 7600.0f;
+    c.energy_floor = 1e-10f;
+    return c;
+}
+
+static int kws_fe_config_ok(const kws_frontend_config *c)
+{
+    if (c == NULL) return 0;
+    if (c->sample_rate < 1000u || c->sample_rate > 192000u) return 0;
+    if (c->fft_size < 16u || c->fft_size > 8192u || (c->fft_size & (c->fft_size - 1u)) != 0u)
+        return 0;
+    if (c->frame_length < 2u || c->frame_length > c->fft_size) return 0;
+    if (c->frame_shift < 1u || c->frame_shift > c->frame_length) return 0;
+    if (c->n_mels < 1u || c->n_mels > 256u) return 0;
+    /* Written so that NaN fails every test. */
+    if (!(c->low_freq >= 0.0f)) return 0;
+    if (!(c->high_freq > c->low_freq)) return 0;
+    if (!((double)c->high_freq <= 0.5 * (double)c->sample_rate)) return 0;
+    if (!(c->energy_floor > 0.0f) || !(c->energy_floor < INFINITY)) return 0;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Mel filters                                                              */
+/* ------------------------------------------------------------------------ */
+
+static double kws_fe_hz_to_mel(double hz) { return 2595.0 * log10(1.0 + hz / 700.0); }
+static double kws_fe_mel_to_hz(double mel) { return 700.0 * (pow(10.0, mel / 2595.0) - 1.0); }
+
+/* Hz of mel point j (0 .. n_mels+1), equally spaced in mel. */
+static double kws_fe_point(const kws_frontend_config *c, uint32_t j)
+{
+    double lo = kws_fe_hz_to_mel((double)c->low_freq);
+    double hi = kws_fe_hz_to_mel((double)c->high_freq);
+    return kws_fe_mel_to_hz(lo + (hi - lo) * (double)j / (double)(c->n_mels + 1u));
+}
+
+/* Weight of bin frequency f in the triangle (l, c, r): max(0, min(up, down)),
+ * the same arithmetic as the numpy twin. */
+static double kws_fe_tri(double f, double l, double c, double r)
+{
+    double up, down, w;
+    if (!(c > l) || !(r > c)) return 0.0; /* degenerate triangle: empty filter */
+    up = (f - l) / (c - l);
+    down = (r - f) / (r - c);
+    w = up < down ? up : down;
+    return w > 0.0 ? w : 0.0;
+}
+
+/* Filter m's non-zero range [*start, *start + *len) over bins 0..N/2. The
+ * support of a triangle is an interval, so this is every non-zero weight. */
+static void kws_fe_band_extent(const kws_frontend_config *c, uint32_t m, uint32_t *start,
+                               uint32_t *len)
+{
+    double l = kws_fe_point(c, m), ce = kws_fe_point(c, m + 1u), r = kws_fe_point(c, m + 2u);
+    double bin_hz = (double)c->sample_rate / (double)c->fft_size;
+    uint32_t k, first = 0, n = 0;
+    for (k = 0; k <= c->fft_size / 2u; k++) {
+        if (kws_fe_tri((double)k * bin_hz, l, ce, r) > 0.0) {
+            if (n == 0) first = k;
+            n = k - first + 1u;
+        }
+    }
+    *start = first;
+    *len = n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Layout                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct kws_fe_layout {
+    uint64_t window, cos_t, sin_t, bitrev, re, im, power, band, weight, pending, total;
+} kws_fe_layout;
+
+static void kws_fe_compute_layout(const kws_frontend_config *c, kws_fe_layout *l)
+{
+    uint64_t half = c->fft_size / 2u, n_weights = 0, off;
+    uint32_t m, start, len;
+    for (m = 0; m < c->n_mels; m++) {
+        kws_fe_band_extent(c, m, &start, &len);
+        n_weights += len;
+    }
+    off = KWS_FE_ALIGN8((uint64_t)sizeof(struct kws_frontend));
+    l->window = off;  off = KWS_FE_ALIGN8(off + (uint64_t)c->frame_length * sizeof(float));
+    l->cos_t = off;   off = KWS_FE_ALIGN8(off + half * sizeof(float));
+    l->sin_t = off;   off = KWS_FE_ALIGN8(off + half * sizeof(float));
+    l->bitrev = off;  off = KWS_FE_ALIGN8(off + half * sizeof(uint16_t));
+    l->re = off;      off = KWS_FE_ALIGN8(off + half * sizeof(float));
+    l->im = off;      off = KWS_FE_ALIGN8(off + half * sizeof(float));
+    l->power = off;   off = KWS_FE_ALIGN8(off + (half + 1u) * sizeof(float));
+    l->band = off;    off = KWS_FE_ALIGN8(off + (uint64_t)c->n_mels * sizeof(kws_fe_band));
+    l->weight = off;  off = KWS_FE_ALIGN8(off + n_weights * sizeof(float));
+    l->pending = off; off = off + (uint64_t)c->frame_length * sizeof(int16_t);
+    l->total = off;
+}
+
+size_t kws_frontend_size(const kws_frontend_config *cfg)
+{
+    kws_fe_layout l;
+    if (!kws_fe_config_ok(cfg)) return 0;
+    kws_fe_compute_layout(cfg, &l);
+    if (l.total > (uint64_t)SIZE_MAX) return 0;
+    return (size_t)l.total;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Init / reset                                                             */
+/* ------------------------------------------------------------------------ */
+
+kws_status kws_frontend_init(const kws_frontend_config *cfg, void *mem, size_t len,
+                             kws_frontend **out)
+{
+    kws_fe_layout l;
+    uint8_t *base = (uint8_t *)mem;
+    kws_frontend *fe;
+    float *window, *cos_t, *sin_t, *weight;
+    uint16_t *bitrev;
+    kws_fe_band *band;
+    uint32_t i, m, half, bits, n_weights = 0;
+    double bin_hz;
+
+    if (out != NULL) *out = NULL;
+    if (cfg == NULL || mem == NULL || out == NULL) return KWS_ERR_ARG;
+    if (!kws_fe_config_ok(cfg)) return KWS_ERR_ARG;
+    if (((uintptr_t)mem & 7u) != 0u) return KWS_ERR_ALIGN;
+    kws_fe_compute_layout(cfg, &l);
+    if (l.total > (uint64_t)SIZE_MAX || (uint64_t)len < l.total) return KWS_ERR_NOMEM;
+
+    fe = (kws_frontend *)(void *)base;
+    window = (float *)(void *)(base + l.window);
+    cos_t = (float *)(void *)(base + l.cos_t);
+    sin_t = (float *)(void *)(base + l.sin_t);
+    bitrev = (uint16_t *)(void *)(base + l.bitrev);
+    band = (kws_fe_band *)(void *)(base + l.band);
+    weight = (float *)(void *)(base + l.weight);
+
+    fe->cfg = *cfg;
+    half = cfg->fft_size / 2u;
+    for (bits = 0; (1u << bits) < half; bits++) {
+    }
+    fe->half = half;
+    fe->log2_half = bits;
+
+    /* Periodic Hann window. */
+    for (i = 0; i < cfg->frame_length; i++)
+        window[i] = (float)(0.5 - 0.5 * cos(2.0 * KWS_FE_PI * (double)i / (double)cfg->frame_length));
+
+    /* cos/sin of 2 pi k / N, k < N/2. */
+    for (i = 0; i < half; i++) {
+        double a = 2.0 * KWS_FE_PI * (double)i / (double)cfg->fft_size;
+        cos_t[i] = (float)cos(a);
+        sin_t[i] = (float)sin(a);
+    }
+
+    /* Bit reversal of log2(M)-bit indices. */
+    for (i = 0; i < half; i++) {
+        uint32_t r = 0, v = i, b;
+        for (b = 0; b < bits; b++) {
+            r = (r << 1) | (v & 1u);
+            v >>= 1;
+        }
+        bitrev[i] = (uint16_t)r;
+    }
+
+    /* Sparse mel filters. */
+    bin_hz = (double)cfg->sample_rate / (double)cfg->fft_size;
+    for (m = 0; m < cfg->n_mels; m++) {
+        double lo = kws_fe_point(cfg, m), ce = kws_fe_point(cfg, m + 1u),
+               hi = kws_fe_point(cfg, m + 2u);
+        uint32_t start, n, k;
+        kws_fe_band_extent(cfg, m, &start, &n);
+        band[m].off = n_weights;
+        band[m].start = (uint16_t)start;
+        band[m].len = (uint16_t)n;
+        for (k = 0; k < n; k++)
+            weight[n_weights + k] = (float)kws_fe_tri((double)(start + k) * bin_hz, lo, ce, hi);
+        n_weights += n;
+    }
+
+    fe->window = window;
+    fe->cos_t = cos_t;
+    fe->sin_t = sin_t;
+    fe->bitrev = bitrev;
+    fe->re = (float *)(void *)(base + l.re);
+    fe->im = (float *)(void *)(base + l.im);
+    fe->power = (float *)(void *)(base + l.power);
+    fe->band = band;
+    fe->weight = weight;
+    fe->pending = (int16_t *)(void *)(base + l.pending);
+    fe->log_floor = (float)log((double)cfg->energy_floor);
+    fe->inv_scale = (float)(1.0 / (32768.0 * (double)cfg->frame_length));
+    kws_frontend_reset(fe);
+    *out = fe;
+    return KWS_OK;
+}
+
+void kws_frontend_reset(kws_frontend *fe)
+{
+    if (fe == NULL) return;
+    fe->fill = 0;
+    memset(fe->pending, 0, (size_t)fe->cfg.frame_length * sizeof(int16_t));
+}
+
+/* ------------------------------------------------------------------------ */
+/* One frame                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* In-place M-point complex FFT (forward, e^{-i}), radix 2, decimation in
+ * time: bit-reversal permutation, then log2(M) butterfly passes. */
+static void kws_fe_fft(const kws_frontend *fe)
+{
+    float *re = fe->re, *im = fe->im;
+    const float *cs = fe->cos_t, *sn = fe->sin_t;
+    uint32_t m = fe->half, i, j, len;
+
+    for (i = 0; i < m; i++) {
+        uint32_t r = fe->bitrev[i];
+        if (r > i) {
+            float t = re[i]; re[i] = re[r]; re[r] = t;
+            t = im[i]; im[i] = im[r]; im[r] = t;
+        }
+    }
+    /* Twiddle for butterfly j of a span of `len` points: e^{-2 pi i j/len}
+     * = table entry j * (N/len) = j * (2M/len). */
+    for (len = 2; len <= m; len <<= 1) {
+        uint32_t h = len >> 1, stride = (2u * m) / len;
+        for (i = 0; i < m; i += len) {
+            for (j = 0; j < h; j++) {
+                float wr = cs[j * stride], wi = -sn[j * stride];
+                uint32_t a = i + j, b = a + h;
+                float tr = wr * re[b] - wi * im[b];
+                float ti = wr * im[b] + wi * re[b];
+                re[b] = re[a] - tr;
+                im[b] = im[a] - ti;
+                re[a] += tr;
+                im[a] += ti;
+            }
+        }
+    }
+}
+
+/* The frame in fe->pending (frame_length samples) -> n_mels log energies. */
+static void kws_fe_frame(kws_frontend *fe, float *out)
+{
+    const uint32_t len = fe->cfg.frame_length, m = fe->half;
+    const int16_t *s = fe->pending;
+    const float *w = fe->window, *cs = fe->cos_t, *sn = fe->sin_t;
+    float *re = fe->re, *im = fe->im, *pw = fe->power;
+    const float scale = 1.0f / 32768.0f; /* exact */
+    float mean, floor_v = fe->cfg.energy_floor;
+    int32_t sum = 0;
+    uint32_t i, k;
+
+    /* DC mean from the exact integer sum (|sum| <= 8192 * 32768 < 2^31). */
+    for (i = 0; i < len; i++) sum += s[i];
+    mean = (float)sum * fe->inv_scale;
+
+    /* Window, zero-pad and pack: z[n] = x[2n] + i x[2n+1]. */
+    for (i = 0; i < m; i++) {
+        uint32_t e = 2u * i, o = e + 1u;
+        re[i] = e < len ? ((float)s[e] * scale - mean) * w[e] : 0.0f;
+        im[i] = o < len ? ((float)s[o] * scale - mean) * w[o] : 0.0f;
+    }
+
+    kws_fe_fft(fe);
+
+    /* Split into the real signal's spectrum; keep only the power. */
+    pw[0] = (re[0] + im[0]) * (re[0] + im[0]);
+    pw[m] = (re[0] - im[0]) * (re[0] - im[0]);
+    for (k = 1; k < m; k++) {
+        float ar = re[k], ai = im[k], br = re[m - k], bi = im[m - k];
+        float er = 0.5f * (ar + br), ei = 0.5f * (ai - bi); /* even part */
+        float or_ = 0.5f * (ai + bi), oi = -0.5f * (ar - br); /* odd part */
+        float c = cs[k], sv = sn[k];
+        float xr = er + c * or_ + sv * oi;
+        float xi = ei + c * oi - sv * or_;
+        pw[k] = xr * xr + xi * xi;
+    }
+
+    /* Sparse mel filters, log with floor. */
+    for (k = 0; k < fe->cfg.n_mels; k++) {
+        const kws_fe_band *b = &fe->band[k];
+        const float *wt = fe->weight + b->off;
+        const float *p = pw + b->start;
+        float e = 0.0f;
+        for (i = 0; i < b->len; i++) e += wt[i] * p[i];
+        out[k] = e > floor_v ? logf(e) : fe->log_floor;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Streaming                                                                */
+/* ------------------------------------------------------------------------ */
+
+kws_status kws_frontend_process(kws_frontend *fe, const int16_t *pcm, uint32_t n_samples,
+                                float *feats, uint32_t max_frames, uint32_t *n_consumed,
+                                uint32_t *n_frames)
+{
+    uint32_t used = 0, frames = 0, len, shift, n_mels;
+
+    if (n_consumed != NULL) *n_consumed = 0;
+    if (n_frames != NULL) *n_frames = 0;
+    if (fe == NULL || n_consumed == NULL || n_frames == NULL) return KWS_ERR_ARG;
+    if ((pcm == NULL && n_samples > 0u) || (feats == NULL && max_frames > 0u)) return KWS_ERR_ARG;
+
+    len = fe->cfg.frame_length;
+    shift = fe->cfg.frame_shift;
+    n_mels = fe->cfg.n_mels;
+    for (;;) {
+        uint32_t need = len - fe->fill; /* >= 1 */
+        uint32_t avail = n_samples - used;
+        if (avail < need || frames == max_frames) {
+            /* Buffer what we can without completing a frame. */
+            uint32_t take = avail < need ? avail : need - 1u;
+            if (take > 0u) memcpy(fe->pending + fe->fill, pcm + used, (size_t)take * sizeof(int16_t));
+            fe->fill += take;
+            used += take;
+            break;
+        }
+        memcpy(fe->pending + fe->fill, pcm + used, (size_t)need * sizeof(int16_t));
+        used += need;
+        kws_fe_frame(fe, feats + (size_t)frames * n_mels);
+        frames++;
+        memmove(fe->pending, fe->pending + shift, (size_t)(len - shift) * sizeof(int16_t));
+        fe->fill = len - shift;
+    }
+    *n_consumed = used;
+    *n_frames = frames;
+    return KWS_OK;
+}
