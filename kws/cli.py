@@ -69,7 +69,7 @@ def enroll_main(argv: Sequence[str] | None = None) -> int:
                          ensure_ascii=False))
     else:
         for r in rows:
-            print(f"{r['keyword']}: {r['pronunciation']}")
+            print(r["pronunciation"])
             print(f"    {r['states']} states, {r['arcs']} arcs, at most {r['max_frames']} frames, "
                   f"threshold {r['threshold']:.2f}")
         print(f"wrote {out} ({size} bytes, phone set {result.model.phone_set.name})")
