@@ -94,10 +94,10 @@ def model_main(argv: Sequence[str] | None = None) -> int:
         model = KeywordModel.load(args.model)
     except KwsError as exc:
         return _fail("kws-model", str(exc))
-    data = model.to_bytes()
+    size = Path(args.model).stat().st_size
     info = {
         "model": args.model,
-        "bytes": len(data),
+        "bytes": size,
         "format_version": f"1.{model.version_minor}",
         "phone_set": model.phone_set.name,
         "phone_set_id": model.phone_set.id,
@@ -116,7 +116,7 @@ def model_main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(info, ensure_ascii=False))
         return EXIT_OK
-    print(f"{args.model}: keyword model v{info['format_version']}, {len(data)} bytes, "
+    print(f"{args.model}: keyword model v{info['format_version']}, {size} bytes, "
           f"phone set {model.phone_set.name} (id 0x{model.phone_set.id:08x}, {len(model.phone_set)} phones)")
     print(f"decoder: hold {model.hold_frames} frames, refractory {model.refractory_frames} frames, "
           f"emission floor {model.emission_floor:g}")

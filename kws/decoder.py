@@ -48,13 +48,14 @@ class KeywordDecoder:
     """
 
     def __init__(self, model: KeywordModel | bytes) -> None:
-        data = model.to_bytes() if isinstance(model, KeywordModel) else bytes(model)
+        if not isinstance(model, KeywordModel):
+            model = KeywordModel.from_bytes(bytes(model))  # validates, one-line errors
         try:
-            self._dec = _core.Decoder(data)
+            self._dec = _core.Decoder(model.to_bytes())
         except _core.CoreError as exc:
             raise ModelFormatError(f"not a valid keyword model ({exc}); re-create it with kws-enroll") from None
         self.names = [self._dec.keyword_name(k) for k in range(self._dec.n_keywords)]
-        self.frame_shift_s = (model.frame_shift_ms if isinstance(model, KeywordModel) else 10) / 1000.0
+        self.frame_shift_s = model.frame_shift_ms / 1000.0
 
     @property
     def n_phones(self) -> int:

@@ -252,39 +252,40 @@ def test_large_file_crosses_block_boundaries(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- file errors
 
 
-def test_missing_file(tmp_path):
-    p = tmp_path / "nope.wav"
-    for fn in (load_audio, probe):
-        with pytest.raises(AudioError) as e:
-            fn(p)
-        assert_one_line_error(e, "nope.wav", "does not exist")
+def _missing(tmp_path):
+    return tmp_path / "nope.wav"
 
 
-def test_directory(tmp_path):
+def _directory(tmp_path):
     d = tmp_path / "clips_dir"
     d.mkdir()
-    for fn in (load_audio, probe):
-        with pytest.raises(AudioError) as e:
-            fn(d)
-        assert_one_line_error(e, "clips_dir", "directory")
+    return d
 
 
-def test_empty_file(tmp_path):
+def _empty(tmp_path):
     p = tmp_path / "empty.wav"
     p.write_bytes(b"")
-    for fn in (load_audio, probe):
-        with pytest.raises(AudioError) as e:
-            fn(p)
-        assert_one_line_error(e, "empty.wav", "contains no audio")
+    return p
 
 
-def test_header_only_wav_has_zero_samples(tmp_path):
+def _header_only(tmp_path):
     p = tmp_path / "zero.wav"
     soundfile.write(p, np.zeros(0, dtype=np.int16), 16000)
+    return p
+
+
+@pytest.mark.parametrize("make,name,needle", [
+    (_missing, "nope.wav", "does not exist"),
+    (_directory, "clips_dir", "directory"),
+    (_empty, "empty.wav", "contains no audio"),
+    (_header_only, "zero.wav", "contains no audio"),
+], ids=["missing", "directory", "empty", "header_only"])
+def test_file_errors(tmp_path, make, name, needle):
+    path = make(tmp_path)
     for fn in (load_audio, probe):
         with pytest.raises(AudioError) as e:
-            fn(p)
-        assert_one_line_error(e, "zero.wav", "contains no audio")
+            fn(path)
+        assert_one_line_error(e, name, needle)
 
 
 @pytest.mark.parametrize("content", [

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kws.decoder import NO_SCORE, KeywordDecoder
+from kws.errors import ModelFormatError
 from reference_decoder import ReferenceDecoder
 from synthetic import Posteriorgram, make_model, pron
 
@@ -215,3 +216,12 @@ def test_wrong_posterior_width_is_refused():
     dec = KeywordDecoder(make_model({"snowboy": SNOWBOY}))
     with pytest.raises(ValueError, match="columns"):
         dec.process(np.zeros((10, 35), np.float32))
+
+
+def test_decoder_from_file_bytes_keeps_frame_shift():
+    model = make_model({"snowboy": SNOWBOY})
+    model.frame_shift_ms = 20
+    dec = KeywordDecoder(model.to_bytes())
+    assert dec.names == ["snowboy"] and dec.frame_shift_s == 0.02
+    with pytest.raises(ModelFormatError):
+        KeywordDecoder(model.to_bytes()[:-8])
