@@ -129,5 +129,102 @@ def model_main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- detect
+def _detect_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kws-detect", description="Find enrolled keywords in audio files.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="WAV, FLAC or Ogg/Opus; any rate, mono or stereo")
+    p.add_argument("--model", required=True, metavar="MODEL.kwm", help="keyword model from kws-enroll")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="override every keyword's threshold (mean log-posterior ratio, <= 0); "
+                        "lower finds more")
+    p.add_argument("--json", action="store_true", help="one JSON object per detection per line")
+    return p
+
+
+def _detection_json(file: str, d) -> str:
+    return json.dumps({"file": file, "keyword": d.keyword, "start_s": round(d.start_s, 3),
+                       "end_s": round(d.end_s, 3), "score": round(d.score, 4)}, ensure_ascii=False)
+
+
+def detect_main(argv: Sequence[str] | None = None) -> int:
+    args = _detect_parser().parse_args(argv)
+    from .audio import load_audio
+    from .detector import Detector
+
+    try:
+        detector = Detector(args.model, threshold=args.threshold)
+    except KwsError as exc:
+        return _fail("kws-detect", str(exc))
+    status = EXIT_OK
+    for f in args.files:
+        try:
+            dets = detector.detect(load_audio(f))
+        except KwsError as exc:
+            _fail("kws-detect", str(exc))
+            status = EXIT_BAD_INPUT
+            continue
+        for d in dets:
+            if args.json:
+                print(_detection_json(f, d))
+            else:
+                print(f"{f}\t{d.keyword}\t{d.start_s:.2f}-{d.end_s:.2f} s\tscore {d.score:.3f}")
+    return status
+
+
+# --------------------------------------------------------------------------- listen
+def _listen_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kws-listen", description="Listen on the microphone and print detections.")
+    p.add_argument("--model", required=True, metavar="MODEL.kwm", help="keyword model from kws-enroll")
+    p.add_argument("--threshold", type=float, default=None, help="override every keyword's threshold")
+    p.add_argument("--json", action="store_true", help="one JSON object per detection per line")
+    return p
+
+
+def _microphone_chunks(frames_per_chunk: int = 1600):
+    """16 kHz mono int16 chunks from the default input device (pyaudio)."""
+    import numpy as np
+
+    try:
+        import pyaudio
+    except ImportError:
+        raise KwsError("no microphone support: pip install pyaudio (needs PortAudio)") from None
+    pa = pyaudio.PyAudio()
+    try:
+        try:
+            pa.get_default_input_device_info()
+        except (IOError, OSError):
+            raise KwsError("no microphone found; connect one or use kws-detect on files") from None
+        stream = pa.open(format=pyaudio.paInt16, channels=1, rate=16000, input=True,
+                         frames_per_buffer=frames_per_chunk)
+        try:
+            while True:
+                yield np.frombuffer(stream.read(frames_per_chunk, exception_on_overflow=False), np.int16)
+        finally:
+            stream.stop_stream()
+            stream.close()
+    finally:
+        pa.terminate()
+
+
+def listen_main(argv: Sequence[str] | None = None) -> int:
+    args = _listen_parser().parse_args(argv)
+    from .detector import Detector
+
+    try:
+        detector = Detector(args.model, threshold=args.threshold)
+        print("listening; Ctrl-C to stop", file=sys.stderr)
+        for d in detector.chunks(_microphone_chunks()):
+            if args.json:
+                print(_detection_json("mic", d), flush=True)
+            else:
+                print(f"{d.keyword}\t{d.start_s:.2f}-{d.end_s:.2f} s\tscore {d.score:.3f}", flush=True)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return EXIT_OK
+    except KwsError as exc:
+        return _fail("kws-listen", str(exc))
+    return EXIT_OK
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(enroll_main())
