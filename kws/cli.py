@@ -196,6 +196,7 @@ def _microphone_chunks(frames_per_chunk: int = 1600):
             raise KwsError("no microphone found; connect one or use kws-detect on files") from None
         stream = pa.open(format=pyaudio.paInt16, channels=1, rate=16000, input=True,
                          frames_per_buffer=frames_per_chunk)
+        print("listening; Ctrl-C to stop", file=sys.stderr)
         try:
             while True:
                 yield np.frombuffer(stream.read(frames_per_chunk, exception_on_overflow=False), np.int16)
@@ -212,7 +213,6 @@ def listen_main(argv: Sequence[str] | None = None) -> int:
 
     try:
         detector = Detector(args.model, threshold=args.threshold)
-        print("listening; Ctrl-C to stop", file=sys.stderr)
         for d in detector.chunks(_microphone_chunks()):
             if args.json:
                 print(_detection_json("mic", d), flush=True)
