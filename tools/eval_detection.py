@@ -26,11 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kws import enroll  # noqa: E402
-from kws.audio import load_audio  # noqa: E402
-from kws.detector import Detector  # noqa: E402
+from kws import enroll
+from kws.audio import load_audio
+from kws.detector import Detector
 
 KO_DEV = {"pfa", "pma", "nea", "ava", "kih"}
 EN_KEYWORDS = {"jarvis": "jarvis", "view glass": "view glass"}
