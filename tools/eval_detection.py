@@ -73,6 +73,14 @@ def frr_at(frr: np.ndarray, fah: np.ndarray, budget: float) -> float:
     return float(frr[ok].min()) if ok.any() else 1.0
 
 
+def build(texts: list[str], lang: str, args: argparse.Namespace):
+    kw = {} if args.states_per_phone is None else {"states_per_phone": args.states_per_phone}
+    model = enroll(texts, lang, threshold=FLOOR_THRESHOLD, **kw).model
+    if args.floor is not None:
+        model.emission_floor = args.floor
+    return model
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data", type=Path)
@@ -80,8 +88,10 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot", type=Path)
     ap.add_argument("--limit", type=int, default=0, help="at most this many clips per set (quick runs)")
+    ap.add_argument("--states-per-phone", type=int, default=None, help="graph option to compare")
+    ap.add_argument("--floor", type=float, default=None, help="emission floor to compare")
     args = ap.parse_args()
-    thresholds = np.linspace(-3.0, 0.0, 301)
+    thresholds = np.linspace(-6.0, 0.0, 601)
     results = []
     if args.lang == "en":
         wake = read_manifest(args.data / "en_wakewords")
@@ -90,7 +100,7 @@ def main() -> int:
                     + [r for r in read_manifest(args.data / "en_speech_commands") if r["text"]])
         if args.limit:
             neg_rows = neg_rows[: args.limit]
-        model = enroll(list(EN_KEYWORDS), "en", threshold=FLOOR_THRESHOLD).model
+        model = build(list(EN_KEYWORDS), "en", args)
         det = Detector(model)
         neg = run(det, neg_rows, "negatives")
         hours = sum(r["duration_s"] for r in neg_rows) / 3600
@@ -108,7 +118,7 @@ def main() -> int:
         if args.limit:
             rows = rows[: args.limit]
         phrases = [p for p in KO_PHRASES if any(p in r["text"] for r in rows)]
-        model = enroll(phrases, "ko", threshold=FLOOR_THRESHOLD).model
+        model = build(phrases, "ko", args)
         det = Detector(model)
         dets = run(det, rows, "ko dev")
         for kw in phrases:
