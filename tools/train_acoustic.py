@@ -1,0 +1,673 @@
+#!/usr/bin/env python3
+"""Train a small frame-level phone classifier (acoustic model) by flat-start Viterbi training.
+
+    python tools/train_acoustic.py --lang ko --data /work/shared/data --out /tmp/am_ko
+
+Steps
+  1. Data prep (cached in --out/cache_<lang>.npz): log-mel features (kws.features.log_mel,
+     the same front end as the C core), a noisy/gain-changed copy of every training
+     utterance (noise/ at 5-20 dB SNR; augmentation only, nothing of it is shipped), and
+     per-word phone transcripts (kws.transcribe).
+  2. Flat start: energy-based silence trimming + uniform segmentation of the phones over the
+     speech part; then rounds of (train frame-level cross-entropy, re-align by forced
+     Viterbi with the network's scaled log-likelihoods; 2 states per phone so a phone lasts
+     >= 2 frames, optional sil between words and at both ends).
+  3. Network: global mean/variance normalisation (folded into the first conv at export),
+     a plain conv then depthwise-separable 1-D convs over time (valid padding, BN folded
+     by the converter, ReLU), softmax over the phone set.
+  4. Export: int8 TFLite, input [1, CHUNK + CONTEXT - 1, 40] raw log-mel, output
+     [1, CHUNK, n_phones] softmax probabilities; metadata JSON next to it.
+  5. Dev evaluation on held-out speakers: frame accuracy vs forced alignment, and PER of a
+     greedy decode, for the float model and the int8 TFLite model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import hashlib
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+
+CHUNK = 32
+SEG = 300  # output frames per training segment
+N_MELS = 40
+
+# architecture: (kernel, channels) of the first plain conv, then separable blocks
+FIRST = (5, 128)
+BLOCKS = [(5, 128), (5, 128), (3, 128), (3, 128)]
+CONTEXT = FIRST[0] + sum(k - 1 for k, _ in BLOCKS)  # receptive field in frames
+LOOKAHEAD = 6
+SPEEDS = (0.9, 1.1)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# data
+
+def read_manifest(folder: str) -> list[dict]:
+    with open(os.path.join(folder, "manifest.csv"), newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["abs"] = os.path.join(folder, r["path"])
+    return rows
+
+
+KO_DEV = {"pfa", "pma", "nea", "ava", "kih"}
+
+
+def split_speakers(lang: str, rows_by_set: dict[str, list[dict]]) -> dict[str, list[tuple[dict, str]]]:
+    """-> {'train': [(row, set)], 'dev': [...]} split by speaker."""
+    out = {"train": [], "dev": []}
+    if lang == "ko":
+        for r in rows_by_set["ko_emotiontts"]:
+            out["dev" if r["speaker"] in KO_DEV else "train"].append((r, "ko_emotiontts"))
+    else:
+        spk = sorted({r["speaker"] for r in rows_by_set["en_speechocean"]},
+                     key=lambda s: hashlib.md5(s.encode()).hexdigest())
+        dev = set(spk[: round(0.15 * len(spk))])
+        for r in rows_by_set["en_speechocean"]:
+            out["dev" if r["speaker"] in dev else "train"].append((r, "en_speechocean"))
+        for r in rows_by_set["en_ljspeech"]:
+            out["train"].append((r, "en_ljspeech"))
+    return out
+
+
+_NOISE: dict = {}
+
+
+def _noise_clip(noise_rows, rng) -> np.ndarray:
+    from kws.audio import load_audio
+    r = noise_rows[rng.integers(len(noise_rows))]
+    if r["abs"] not in _NOISE:
+        if len(_NOISE) > 40:
+            _NOISE.pop(next(iter(_NOISE)))
+        _NOISE[r["abs"]] = load_audio(r["abs"])
+    return _NOISE[r["abs"]]
+
+
+def augment(x: np.ndarray, noise_rows, rng) -> np.ndarray:
+    xf = x.astype(np.float32)
+    n = _noise_clip(noise_rows, rng).astype(np.float32)
+    if len(n) < len(xf):
+        n = np.tile(n, int(np.ceil(len(xf) / max(len(n), 1))) + 1)
+    off = rng.integers(0, len(n) - len(xf) + 1)
+    n = n[off:off + len(xf)]
+    ps, pn = np.mean(xf ** 2) + 1e-3, np.mean(n ** 2) + 1e-3
+    snr = rng.uniform(5, 20)
+    y = xf + n * np.sqrt(ps / (pn * 10 ** (snr / 10)))
+    y *= 10 ** (rng.uniform(-12, 6) / 20)
+    return np.clip(np.round(y), -32768, 32767).astype(np.int16)
+
+
+def _prep_one(args):
+    row, lang, noise_rows, do_aug, seed = args
+    from kws.audio import load_audio
+    from kws.features import log_mel
+    from kws.transcribe import transcribe
+    try:
+        x = load_audio(row["abs"])
+    except Exception as exc:  # noqa: BLE001
+        return None, f"{row['path']}: {exc}"
+    feats = log_mel(x)
+    aug = None
+    sp = []
+    if do_aug:
+        import soxr
+        rng = np.random.default_rng(seed)
+        aug = log_mel(augment(x, noise_rows, rng))
+        for speed in SPEEDS:
+            y = soxr.resample(x, 16000 * speed, 16000)
+            y = np.clip(np.round(y), -32768, 32767).astype(np.int16)
+            if rng.random() < 0.5:
+                y = augment(y, noise_rows, rng)
+            sp.append(log_mel(y))
+    skipped: list[str] = []
+    words = transcribe(row["text"], lang, skipped)
+    return (feats, aug, sp, words, skipped), None
+
+
+def prepare(args) -> dict:
+    cache = os.path.join(args.out, f"cache_{args.lang}.npz")
+    meta_path = os.path.join(args.out, f"cache_{args.lang}.json")
+    if os.path.exists(cache) and os.path.exists(meta_path):
+        log(f"loading feature cache {cache}")
+        z = np.load(cache, allow_pickle=True)
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+        return {"feats": list(z["feats"]), "aug": list(z["aug"]), "meta": meta}
+    sets = ["ko_emotiontts"] if args.lang == "ko" else ["en_speechocean", "en_ljspeech"]
+    rows_by_set = {s: read_manifest(os.path.join(args.data, s)) for s in sets}
+    split = split_speakers(args.lang, rows_by_set)
+    noise_rows = read_manifest(os.path.join(args.data, "noise"))
+    jobs = []
+    for part in ("train", "dev"):
+        for i, (r, s) in enumerate(split[part]):
+            jobs.append(((r, args.lang, noise_rows, part == "train", args.seed * 100003 + len(jobs)), part, s))
+    from multiprocessing import Pool
+    feats, aug, meta = [], [], []
+    n_skipped_words, n_words, errors = 0, 0, []
+    t0 = time.time()
+    with Pool(args.workers) as pool:
+        for k, (res, err) in enumerate(pool.imap(_prep_one, [j[0] for j in jobs], chunksize=4)):
+            (r, *_), part, s = jobs[k]
+            if k % 200 == 0:
+                log(f"prep {k}/{len(jobs)} ({time.time() - t0:.0f} s)")
+            if res is None:
+                errors.append(err)
+                continue
+            f, a, sp, words, skipped = res
+            n_skipped_words += len(skipped)
+            n_words += len(words)
+            if not words:
+                errors.append(f"{r['path']}: no transcribable words")
+                continue
+            feats.append(f)
+            aug.append(a if a is not None else np.zeros((0, N_MELS), np.float32))
+            meta.append({"path": r["path"], "set": s, "speaker": r["speaker"], "part": part,
+                         "dur": float(r["duration_s"]), "words": words})
+            for speed, fs in zip(SPEEDS, sp):
+                feats.append(fs)
+                aug.append(np.zeros((0, N_MELS), np.float32))
+                meta.append({"path": r["path"], "set": s, "speaker": r["speaker"], "part": "train_sp",
+                             "speed": speed, "dur": float(r["duration_s"]) / speed, "words": words})
+    log(f"prep done: {len(meta)} utterances, {n_words} words, {n_skipped_words} words skipped, "
+        f"{len(errors)} utterances dropped")
+    for e in errors[:10]:
+        log(f"  dropped: {e}")
+    info = {"utts": meta, "skipped_words": n_skipped_words, "words": n_words, "dropped": errors}
+    fa = np.empty(len(feats), dtype=object)
+    fa[:] = feats
+    aa = np.empty(len(aug), dtype=object)
+    aa[:] = aug
+    np.savez(cache, feats=fa, aug=aa)
+    with open(meta_path, "w", encoding="utf-8") as f:
+        json.dump(info, f, ensure_ascii=False)
+    return {"feats": feats, "aug": aug, "meta": info}
+
+
+# ---------------------------------------------------------------------------------------
+# HMM topology and alignment
+
+def build_states(words: list[list[str]], pset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Linear state graph: [sil?] w1 [sil?] w2 ... wn [sil?], 2 states per phone.
+
+    Returns (phone_of_state, skip_from (-1 or state index that may jump to this state,
+    bypassing an optional sil), start mask, end mask).
+    """
+    sil = 0
+    phones: list[int] = []
+    skip: list[int] = []
+    opt_sil_last = []  # per sil state pair we record
+    starts, ends = [], []
+
+    def add_phone(p: int, skip_src: int) -> None:
+        phones.extend([p, p])
+        skip.extend([skip_src, -1])
+
+    add_phone(sil, -1)  # leading sil, states 0,1
+    starts.append(0)
+    prev_word_end = -1  # last state of the previous word (set before it is used)
+    for wi, w in enumerate(words):
+        first = True
+        for ph in w:
+            if first:
+                if wi == 0:
+                    starts.append(len(phones))
+                    src = -1
+                else:
+                    src = prev_word_end  # skip the optional sil in between
+                add_phone(pset.index(ph), src)
+                first = False
+            else:
+                add_phone(pset.index(ph), -1)
+        prev_word_end = len(phones) - 1
+        if wi < len(words) - 1:
+            add_phone(sil, -1)
+    ends.append(len(phones) - 1)  # last phone of last word
+    add_phone(sil, -1)
+    ends.append(len(phones) - 1)
+    S = len(phones)
+    st = np.zeros(S, bool)
+    st[starts] = True
+    en = np.zeros(S, bool)
+    en[ends] = True
+    del opt_sil_last
+    return np.array(phones), np.array(skip), st, en
+
+
+def viterbi_align(loglik: np.ndarray, words, pset) -> np.ndarray | None:
+    """Forced alignment: loglik [T, P] -> phone index per frame, or None if impossible."""
+    ph, skip, st, en = build_states(words, pset)
+    T, S = len(loglik), len(ph)
+    if T < (S - 4) // 2 * 1 + 2:  # too short for min durations
+        pass
+    NEG = -1e30
+    em = loglik[:, ph]  # [T, S]
+    bp = np.zeros((T, S), np.int32)
+    delta = np.where(st, em[0], NEG)
+    idx = np.arange(S)
+    has_skip = skip >= 0
+    skip_src = np.where(has_skip, skip, 0)
+    for t in range(1, T):
+        stay = delta
+        prev = np.concatenate(([NEG], delta[:-1]))
+        sk = np.where(has_skip, delta[skip_src], NEG)
+        best = stay
+        arg = idx.copy()
+        m = prev > best
+        best = np.where(m, prev, best)
+        arg = np.where(m, idx - 1, arg)
+        m = sk > best
+        best = np.where(m, sk, best)
+        arg = np.where(m, skip_src, arg)
+        bp[t] = arg
+        delta = best + em[t]
+    final = np.where(en, delta, NEG)
+    s = int(np.argmax(final))
+    if final[s] <= NEG / 2:
+        return None
+    path = np.empty(T, np.int32)
+    for t in range(T - 1, -1, -1):
+        path[t] = s
+        s = bp[t, s]
+    return ph[path]
+
+
+def energy_trim(feats: np.ndarray) -> tuple[int, int]:
+    e = feats.mean(axis=1)
+    lo, hi = np.percentile(e, 5), np.percentile(e, 95)
+    thr = lo + 0.3 * (hi - lo)
+    on = np.nonzero(e > thr)[0]
+    if len(on) == 0:
+        return 0, len(e)
+    return int(max(on[0] - 3, 0)), int(min(on[-1] + 4, len(e)))
+
+
+def uniform_align(feats: np.ndarray, words, pset) -> np.ndarray:
+    T = len(feats)
+    a, b = energy_trim(feats)
+    seq = [pset.index(p) for w in words for p in w]
+    if b - a < 2 * len(seq):  # not enough speech frames: use the whole utterance
+        a, b = 0, T
+    y = np.zeros(T, np.int32)
+    bounds = np.linspace(a, b, len(seq) + 1).round().astype(int)
+    for i, p in enumerate(seq):
+        y[bounds[i]:bounds[i + 1]] = p
+    return y
+
+
+# ---------------------------------------------------------------------------------------
+# model
+
+def build_model(n_phones: int, n_in: int | None, batch: int | None = None, normalise=None):
+    import keras
+    from keras import layers
+    inp = keras.Input((n_in, N_MELS), batch_size=batch)
+    x = inp
+    if normalise is not None:
+        mean, std = normalise
+        x = layers.Rescaling(1.0)(x)  # placeholder, not used
+    k, c = FIRST
+    x = layers.Conv1D(c, k, padding="valid", use_bias=True, name="conv0")(x)
+    x = layers.BatchNormalization(name="bn0")(x)
+    x = layers.ReLU(name="relu0")(x)
+    for i, (k, c) in enumerate(BLOCKS, 1):
+        x = layers.DepthwiseConv1D(k, padding="valid", use_bias=False, name=f"dw{i}")(x)
+        x = layers.Conv1D(c, 1, use_bias=False, name=f"pw{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.ReLU(name=f"relu{i}")(x)
+    x = layers.Conv1D(n_phones, 1, name="out")(x)
+    x = layers.Softmax(name="softmax")(x)
+    return keras.Model(inp, x)
+
+
+def count_macs(n_phones: int) -> int:
+    k, c = FIRST
+    macs = k * N_MELS * c
+    cin = c
+    for k, c in BLOCKS:
+        macs += k * cin + cin * c
+        cin = c
+    macs += cin * n_phones
+    return macs  # per output frame
+
+
+def make_segments(feats_list, labels_list, idxs):
+    """Cut normalised, context-padded utterances into fixed segments for training/prediction."""
+    L, R = CONTEXT - 1 - LOOKAHEAD, LOOKAHEAD
+    X, Y, W, where = [], [], [], []
+    for u in idxs:
+        f = feats_list[u]
+        fp = np.concatenate([np.repeat(f[:1], L, 0), f, np.repeat(f[-1:], R, 0)])
+        T = len(f)
+        y = labels_list[u] if labels_list is not None else np.zeros(T, np.int32)
+        for s in range(0, T, SEG):
+            n = min(SEG, T - s)
+            x = fp[s:s + n + CONTEXT - 1]
+            if n < SEG:
+                x = np.concatenate([x, np.repeat(x[-1:], SEG - n, 0)])
+            yy = np.zeros(SEG, np.int32)
+            yy[:n] = y[s:s + n]
+            ww = np.zeros(SEG, np.float32)
+            ww[:n] = 1
+            X.append(x)
+            Y.append(yy)
+            W.append(ww)
+            where.append((u, s, n))
+    return np.stack(X).astype(np.float32), np.stack(Y), np.stack(W), where
+
+
+def predict_utts(model, feats_list, idxs, batch=64):
+    X, _, _, where = make_segments(feats_list, None, idxs)
+    P = model.predict(X, batch_size=batch, verbose=0)
+    out = {u: np.zeros((len(feats_list[u]), P.shape[-1]), np.float32) for u in idxs}
+    for (u, s, n), p in zip(where, P):
+        out[u][s:s + n] = p[:n]
+    return out
+
+
+def realign(post: dict, words_of, pset, prior: np.ndarray, fallback: dict) -> tuple[dict, int]:
+    lp = np.log(prior + 1e-8)
+    out, fails = {}, 0
+    for u, p in post.items():
+        ll = np.log(p + 1e-8) - lp
+        a = viterbi_align(ll, words_of[u], pset)
+        if a is None:
+            fails += 1
+            a = fallback[u]
+        out[u] = a.astype(np.int32)
+    return out, fails
+
+
+def edit_distance(a, b) -> int:
+    d = np.arange(len(b) + 1)
+    for i in range(1, len(a) + 1):
+        prev = d.copy()
+        d[0] = i
+        for j in range(1, len(b) + 1):
+            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+    return int(d[-1])
+
+
+def greedy_phones(post: np.ndarray) -> list[int]:
+    am = post.argmax(1)
+    out = []
+    prev = -1
+    for p in am:
+        if p != prev and p != 0:
+            out.append(int(p))
+        prev = p
+    return out
+
+
+def phone_loop_decode(post: np.ndarray, penalty: float = 4.0) -> list[int]:
+    """Viterbi over a free loop of 2-state phones (min 2 frames), insertion penalty; drop sil."""
+    lp = np.log(post + 1e-8)
+    T, P = lp.shape
+    NEG = -1e30
+    d1 = lp[0].copy()          # first state of each phone
+    d2 = np.full(P, NEG)       # second state
+    bp1 = np.zeros((T, P), np.int32)  # for state 1: previous phone (-1: stayed)
+    bp2 = np.zeros((T, P), np.int8)   # for state 2: 1 = came from state 1
+    for t in range(1, T):
+        best_end = int(np.argmax(d2))
+        enter = d2[best_end] - penalty
+        n1 = np.where(d1 >= enter, d1, enter)
+        bp1[t] = np.where(d1 >= enter, -1, best_end)
+        n2 = np.where(d2 >= d1, d2, d1)
+        bp2[t] = (d1 > d2)
+        d1, d2 = n1 + lp[t], n2 + lp[t]
+    p, st = int(np.argmax(d2)), 2
+    seq = [p]
+    for t in range(T - 1, 0, -1):
+        if st == 2:
+            if bp2[t, p]:
+                st = 1
+        else:
+            b = bp1[t, p]
+            if b >= 0:
+                p, st = int(b), 2
+                seq.append(p)
+    return [q for q in reversed(seq) if q != 0]
+
+
+def evaluate(post: dict, ali: dict, words_of, pset) -> dict:
+    correct = total = errs = ref_n = errs_loop = 0
+    for u, p in post.items():
+        correct += int((p.argmax(1) == ali[u]).sum())
+        total += len(p)
+        ref = [pset.index(ph) for w in words_of[u] for ph in w]
+        errs += edit_distance(greedy_phones(p), ref)
+        errs_loop += edit_distance(phone_loop_decode(p), ref)
+        ref_n += len(ref)
+    return {"frame_accuracy": correct / max(total, 1), "per": errs / max(ref_n, 1),
+            "per_phone_loop": errs_loop / max(ref_n, 1),
+            "frames": total, "ref_phones": ref_n}
+
+
+# ---------------------------------------------------------------------------------------
+# export
+
+def fold_norm_weights(model, mean, std):
+    """Weights for the export model: first conv absorbs (x - mean) / std."""
+    ws = model.get_weights()
+    W, b = ws[0], ws[1]  # conv0 kernel [k, 40, c], bias [c]
+    W2 = W / std[None, :, None]
+    b2 = b - np.einsum("kic,i->c", W, mean / std)
+    return [W2.astype(np.float32), b2.astype(np.float32)] + ws[2:]
+
+
+def export_tflite(model, mean, std, n_phones, rep_feats, path):
+    import tensorflow as tf
+    n_in = CHUNK + CONTEXT - 1
+    em = build_model(n_phones, n_in, batch=1)
+    em.set_weights(fold_norm_weights(model, mean, std))
+
+    rng = np.random.default_rng(0)
+
+    def rep():
+        for _ in range(300):
+            f = rep_feats[rng.integers(len(rep_feats))]
+            if len(f) < n_in:
+                continue
+            s = rng.integers(0, len(f) - n_in + 1)
+            yield [f[s:s + n_in][None].astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(em)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    data = conv.convert()
+    with open(path, "wb") as f:
+        f.write(data)
+    # float reference of the same (folded) export graph, for checking
+    return em, len(data)
+
+
+def tflite_posteriors(path, feats_list, idxs):
+    import tensorflow as tf
+    it = tf.lite.Interpreter(model_path=path, num_threads=2)
+    it.allocate_tensors()
+    ind, outd = it.get_input_details()[0], it.get_output_details()[0]
+    isc, izp = ind["quantization"]
+    osc, ozp = outd["quantization"]
+    n_in = CHUNK + CONTEXT - 1
+    L, R = CONTEXT - 1 - LOOKAHEAD, LOOKAHEAD
+    out = {}
+    for u in idxs:
+        f = feats_list[u]
+        T = len(f)
+        nch = (T + CHUNK - 1) // CHUNK
+        fp = np.concatenate([np.repeat(f[:1], L, 0), f, np.repeat(f[-1:], R + nch * CHUNK - T, 0)])
+        q = np.clip(np.round(fp / isc + izp), -128, 127).astype(np.int8)
+        P = np.zeros((nch * CHUNK, outd["shape"][-1]), np.float32)
+        for c in range(nch):
+            it.set_tensor(ind["index"], q[None, c * CHUNK:c * CHUNK + n_in])
+            it.invoke()
+            P[c * CHUNK:(c + 1) * CHUNK] = (it.get_tensor(outd["index"])[0].astype(np.float32) - ozp) * osc
+        out[u] = P[:T]
+    return out, {"input": {"shape": [int(v) for v in ind["shape"]], "dtype": str(np.dtype(ind["dtype"])),
+                           "scale": float(isc), "zero_point": int(izp)},
+                 "output": {"shape": [int(v) for v in outd["shape"]], "dtype": str(np.dtype(outd["dtype"])),
+                            "scale": float(osc), "zero_point": int(ozp)}}
+
+
+# ---------------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lang", choices=["ko", "en"], required=True)
+    ap.add_argument("--data", default="/work/shared/data")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--epochs", type=int, default=4, help="epochs per alignment round")
+    ap.add_argument("--rounds", type=int, default=3, help="training rounds (first on flat start)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--no-aug", action="store_true")
+    ap.add_argument("--model-dir", default=os.path.join(REPO, "kws", "data", "acoustic"))
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    t_start = time.time()
+
+    import tensorflow as tf
+    import keras
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    keras.utils.set_random_seed(args.seed)
+    from kws.phonesets import ENGLISH, KOREAN
+    pset = KOREAN if args.lang == "ko" else ENGLISH
+    P = len(pset.phones)
+
+    data = prepare(args)
+    utts = data["meta"]["utts"]
+    feats_raw = data["feats"]
+    aug_raw = data["aug"]
+    words_of = [u["words"] for u in utts]
+    tr0 = [i for i, u in enumerate(utts) if u["part"] == "train"]
+    tr = [i for i, u in enumerate(utts) if u["part"] in ("train", "train_sp")]
+    dv = [i for i, u in enumerate(utts) if u["part"] == "dev"]
+    all_tr = np.concatenate([feats_raw[i] for i in tr0])
+    mean = all_tr.mean(0).astype(np.float64)
+    std = (all_tr.std(0) + 1e-3).astype(np.float64)
+    del all_tr
+    feats = [((f - mean) / std).astype(np.float32) for f in feats_raw]
+    augs = [((a - mean) / std).astype(np.float32) if len(a) else a for a in aug_raw]
+    stats = {}
+    for part, ids in (("train", tr0), ("dev", dv)):
+        sets = {}
+        for i in ids:
+            s = sets.setdefault(utts[i]["set"], {"utterances": 0, "hours": 0.0, "speakers": set()})
+            s["utterances"] += 1
+            s["hours"] += utts[i]["dur"] / 3600
+            s["speakers"].add(utts[i]["speaker"])
+        stats[part] = {k: {"utterances": v["utterances"], "hours": round(v["hours"], 3),
+                           "speakers": len(v["speakers"])} for k, v in sets.items()}
+    log(f"data: {json.dumps(stats)}")
+
+    # flat start
+    ali = {u: uniform_align(feats_raw[u], words_of[u], pset) for u in tr + dv}
+    flat = dict(ali)
+    model = build_model(P, None)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
+                  weighted_metrics=["accuracy"])
+    log(f"model: {model.count_params()} parameters, context {CONTEXT} frames, lookahead {LOOKAHEAD}")
+    use_aug = not args.no_aug and all(len(augs[i]) for i in tr0)
+    if args.no_aug:
+        tr = tr0
+    history = []
+    for rnd in range(args.rounds):
+        X, Y, W, _ = make_segments(feats, ali, tr)
+        if use_aug:
+            Xa, Ya, Wa, _ = make_segments(augs, ali, tr0)  # same lengths -> same alignment
+            X, Y, W = np.concatenate([X, Xa]), np.concatenate([Y, Ya]), np.concatenate([W, Wa])
+        Xd, Yd, Wd, _ = make_segments(feats, ali, dv)
+        log(f"round {rnd}: {len(X)} training segments of {SEG} frames")
+        ds = tf.data.Dataset.from_tensor_slices((X, Y, W)).shuffle(len(X), seed=args.seed + rnd) \
+            .batch(args.batch).prefetch(2)
+        dds = tf.data.Dataset.from_tensor_slices((Xd, Yd, Wd)).batch(64)
+        lr = 2e-3 if rnd < args.rounds - 1 else 1e-3
+        model.optimizer.learning_rate.assign(lr)
+        cb = []
+        if rnd == args.rounds - 1:
+            cb = [keras.callbacks.LearningRateScheduler(
+                lambda e, _lr: lr * (0.5 ** e) if e else lr)]
+        h = model.fit(ds, epochs=args.epochs, validation_data=dds, verbose=2, callbacks=cb)
+        history.append({k: [float(v) for v in vs] for k, vs in h.history.items()})
+        del ds, X, Y, W
+        # re-align train and dev with the network
+        post = predict_utts(model, feats, tr + dv)
+        counts = np.bincount(np.concatenate([ali[u] for u in tr]), minlength=P).astype(np.float64)
+        prior = (counts + 1) / (counts.sum() + P)
+        t0 = time.time()
+        ali, fails = realign(post, words_of, pset, prior, flat)
+        log(f"round {rnd}: realigned {len(post)} utterances in {time.time() - t0:.0f} s, {fails} failed")
+    # final dev evaluation (alignment from the final model)
+    post_dv = predict_utts(model, feats, dv)
+    ev_float = evaluate(post_dv, ali, words_of, pset)
+    log(f"dev float: {ev_float}")
+    train_time = time.time() - t_start
+
+    os.makedirs(args.model_dir, exist_ok=True)
+    tfl = os.path.join(args.model_dir, f"{args.lang}.tflite")
+    model.save(os.path.join(args.out, f"{args.lang}_float.keras"))
+    em, size = export_tflite(model, mean, std, P, [feats_raw[i] for i in tr0], tfl)
+    post_q, contract = tflite_posteriors(tfl, feats_raw, dv)
+    ev_int8 = evaluate(post_q, ali, words_of, pset)
+    log(f"dev int8: {ev_int8}")
+    n_par = int(model.count_params())
+    macs = count_macs(P)
+    meta = {
+        "format": "kws acoustic model, TFLite int8",
+        "phone_set": pset.name, "phone_set_id": pset.id, "phones": list(pset.phones), "n_phones": P,
+        "chunk_frames": CHUNK, "context_frames": CONTEXT, "lookahead_frames": LOOKAHEAD,
+        "input_frames": CHUNK + CONTEXT - 1,
+        "streaming": (f"input = the {CONTEXT - 1} frames before the chunk's window plus {CHUNK} new frames; "
+                      f"output frame i (0-based) is the posterior of input frame i + {CONTEXT - 1 - LOOKAHEAD}, "
+                      f"i.e. the model sees {LOOKAHEAD} frames of look-ahead; at stream start pad the left "
+                      f"with copies of the first frame"),
+        "tensors": contract,
+        "feature": {"type": "log-mel", "function": "kws.features.log_mel", "sample_rate": 16000,
+                    "frame_length_ms": 25, "frame_shift_ms": 10, "n_mels": N_MELS,
+                    "normalisation": "global mean/variance of the training set, folded into the first conv"},
+        "architecture": {"first_conv": FIRST, "separable_blocks": BLOCKS, "activation": "relu",
+                         "batch_norm": "folded", "output": "softmax"},
+        "training": {"data": stats, "skipped_words": data["meta"]["skipped_words"],
+                     "words": data["meta"]["words"], "dropped_utterances": len(data["meta"]["dropped"]),
+                     "augmentation": ("one noisy copy per training utterance (noise/ at 5-20 dB SNR, "
+                                      "gain -12..+6 dB) and speed-perturbed copies at 0.9 and 1.1 "
+                                      "(soxr resampling; half of them noisy), aligned on their own"
+                                      if use_aug else "none"),
+                     "method": f"flat-start Viterbi training, {args.rounds} rounds x {args.epochs} epochs, "
+                               "frame-level cross-entropy, 2-state left-to-right phones, optional sil",
+                     "seed": args.seed, "wall_time_s": round(train_time), "history": history},
+        "dev": {"speakers": stats["dev"], "float": ev_float, "int8": ev_int8,
+                "note": "frame accuracy vs forced alignment by the final float model; PER = greedy "
+                        "argmax decode (collapse repeats, drop sil) vs transcript phones; per_phone_loop = "
+                        "Viterbi over a free loop of 2-state phones (min 2 frames, insertion penalty 4 nats)"},
+        "parameters": n_par, "macs_per_frame": macs, "macs_per_second": macs * 100,
+        "tflite_bytes": size,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    with open(os.path.join(args.model_dir, f"{args.lang}.json"), "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1, ensure_ascii=False)
+    log(f"wrote {tfl} ({size} bytes) and {args.lang}.json; total {time.time() - t_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
