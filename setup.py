@@ -10,6 +10,7 @@ CORE_SOURCES = [
     "kws_core/src/kws_model.c",
     "kws_core/src/kws_decoder.c",
     "kws_core/src/kws_frontend.c",
+    "kws_core/src/kws_net.c",
 ]
 
 ext = Extension(

@@ -27,10 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from kws import enroll
+from kws.acoustic import AcousticModel
 from kws.audio import load_audio
 from kws.detector import Detector
 
-KO_DEV = {"pfa", "pma", "nea", "ava", "kih"}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from splits import KO_DEV, en_dev_speakers  # noqa: E402
 EN_KEYWORDS = {"jarvis": "jarvis", "view glass": "view glass"}
 KO_PHRASES = ["고객님", "죄송합니다", "비행기", "주말에", "드디어", "때문에"]
 FLOOR_THRESHOLD = -5.9
@@ -46,8 +48,8 @@ def read_manifest(folder: Path) -> list[dict]:
 
 
 def en_speechocean_dev(rows: list[dict]) -> list[dict]:
-    import zlib
-    return [r for r in rows if zlib.crc32(r["speaker"].encode()) % 100 < 15]
+    dev = en_dev_speakers(r["speaker"] for r in rows)
+    return [r for r in rows if r["speaker"] in dev]
 
 
 def run(det: Detector, rows: list[dict], label: str) -> list[list[tuple[str, float]]]:
@@ -90,6 +92,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="at most this many clips per set (quick runs)")
     ap.add_argument("--states-per-phone", type=int, default=None, help="graph option to compare")
     ap.add_argument("--floor", type=float, default=None, help="emission floor to compare")
+    ap.add_argument("--acoustic", type=Path, help="acoustic model .tflite (default: the shipped one)")
     args = ap.parse_args()
     thresholds = np.linspace(-6.0, 0.0, 601)
     results = []
@@ -101,7 +104,7 @@ def main() -> int:
         if args.limit:
             neg_rows = neg_rows[: args.limit]
         model = build(list(EN_KEYWORDS), "en", args)
-        det = Detector(model)
+        det = Detector(model, acoustic=AcousticModel(args.acoustic) if args.acoustic else None)
         neg = run(det, neg_rows, "negatives")
         hours = sum(r["duration_s"] for r in neg_rows) / 3600
         speakers = len({r["speaker"] for r in neg_rows})
@@ -119,7 +122,7 @@ def main() -> int:
             rows = rows[: args.limit]
         phrases = [p for p in KO_PHRASES if any(p in r["text"] for r in rows)]
         model = build(phrases, "ko", args)
-        det = Detector(model)
+        det = Detector(model, acoustic=AcousticModel(args.acoustic) if args.acoustic else None)
         dets = run(det, rows, "ko dev")
         for kw in phrases:
             has = np.array([kw in r["text"] for r in rows])

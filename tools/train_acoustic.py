@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
-import hashlib
 import json
 import os
 import sys
@@ -44,9 +43,9 @@ N_MELS = 40
 
 # architecture: (kernel, channels) of the first plain conv, then separable blocks
 FIRST = (5, 128)
-BLOCKS = [(5, 128), (5, 128), (3, 128), (3, 128)]
+BLOCKS = [(9, 128), (9, 128), (9, 128), (9, 128)]
 CONTEXT = FIRST[0] + sum(k - 1 for k, _ in BLOCKS)  # receptive field in frames
-LOOKAHEAD = 6
+LOOKAHEAD = 12
 SPEEDS = (0.9, 1.1)
 
 
@@ -65,7 +64,7 @@ def read_manifest(folder: str) -> list[dict]:
     return rows
 
 
-KO_DEV = {"pfa", "pma", "nea", "ava", "kih"}
+from splits import KO_DEV, en_dev_speakers  # noqa: E402
 
 
 def split_speakers(lang: str, rows_by_set: dict[str, list[dict]]) -> dict[str, list[tuple[dict, str]]]:
@@ -75,9 +74,7 @@ def split_speakers(lang: str, rows_by_set: dict[str, list[dict]]) -> dict[str, l
         for r in rows_by_set["ko_emotiontts"]:
             out["dev" if r["speaker"] in KO_DEV else "train"].append((r, "ko_emotiontts"))
     else:
-        spk = sorted({r["speaker"] for r in rows_by_set["en_speechocean"]},
-                     key=lambda s: hashlib.md5(s.encode()).hexdigest())
-        dev = set(spk[: round(0.15 * len(spk))])
+        dev = en_dev_speakers(r["speaker"] for r in rows_by_set["en_speechocean"])
         for r in rows_by_set["en_speechocean"]:
             out["dev" if r["speaker"] in dev else "train"].append((r, "en_speechocean"))
         for r in rows_by_set["en_ljspeech"]:
@@ -112,8 +109,36 @@ def augment(x: np.ndarray, noise_rows, rng) -> np.ndarray:
     return np.clip(np.round(y), -32768, 32767).astype(np.int16)
 
 
+def noise_segments(data_dir: str, n: int, seed: int) -> list[np.ndarray]:
+    """Log-mel of speech-free audio (noise/ excerpts at random levels, and near-silence with
+    dither), all labelled sil: the model must learn that quiet or noisy non-speech is not a
+    phone, or the keyword score (relative to the best phone) turns noise into false alarms."""
+    from kws.audio import load_audio
+    from kws.features import log_mel
+    rows = read_manifest(os.path.join(data_dir, "noise"))
+    rng = np.random.default_rng(seed)
+    out = []
+    n_frames = SEG + CONTEXT - 1
+    n_samp = (n_frames - 1) * 160 + 400
+    for i in range(n):
+        if i % 5 == 4:  # near-silence: dither / faint hum
+            x = rng.normal(0, rng.uniform(0.5, 30), n_samp)
+            if rng.random() < 0.5:
+                x += rng.uniform(5, 200) * np.sin(2 * np.pi * rng.choice([50, 60, 100, 120]) *
+                                                  np.arange(n_samp) / 16000)
+        else:
+            r = rows[rng.integers(len(rows))]
+            y = load_audio(r["abs"]).astype(np.float64)
+            if len(y) < n_samp:
+                y = np.tile(y, n_samp // max(len(y), 1) + 1)
+            o = rng.integers(0, len(y) - n_samp + 1)
+            x = y[o:o + n_samp] * 10 ** (rng.uniform(-30, 6) / 20)
+        out.append(log_mel(np.clip(np.round(x), -32768, 32767).astype(np.int16)))
+    return out
+
+
 def _prep_one(args):
-    row, lang, noise_rows, do_aug, seed = args
+    row, lang, noise_rows, do_aug, seed, speeds = args
     from kws.audio import load_audio
     from kws.features import log_mel
     from kws.transcribe import transcribe
@@ -128,7 +153,7 @@ def _prep_one(args):
         import soxr
         rng = np.random.default_rng(seed)
         aug = log_mel(augment(x, noise_rows, rng))
-        for speed in SPEEDS:
+        for speed in speeds:
             y = soxr.resample(x, 16000 * speed, 16000)
             y = np.clip(np.round(y), -32768, 32767).astype(np.int16)
             if rng.random() < 0.5:
@@ -140,22 +165,45 @@ def _prep_one(args):
 
 
 def prepare(args) -> dict:
-    cache = os.path.join(args.out, f"cache_{args.lang}.npz")
-    meta_path = os.path.join(args.out, f"cache_{args.lang}.json")
+    data = prepare_sets(args, None)
+    for folder in args.extra_set or []:
+        extra = prepare_sets(args, folder)
+        data["feats"] += extra["feats"]
+        data["aug"] += extra["aug"]
+        for k in ("skipped_words", "words"):
+            data["meta"][k] += extra["meta"][k]
+        data["meta"]["utts"] += extra["meta"]["utts"]
+        data["meta"]["dropped"] += extra["meta"]["dropped"]
+    return data
+
+
+def prepare_sets(args, extra: str | None) -> dict:
+    """Features of the language's real sets (extra None), or of one extra folder (all train)."""
+    tag = args.lang if extra is None else f"{args.lang}_{os.path.basename(os.path.normpath(extra))}"
+    cache = os.path.join(args.out, f"cache_{tag}.npz")
+    meta_path = os.path.join(args.out, f"cache_{tag}.json")
     if os.path.exists(cache) and os.path.exists(meta_path):
         log(f"loading feature cache {cache}")
         z = np.load(cache, allow_pickle=True)
         with open(meta_path, encoding="utf-8") as f:
             meta = json.load(f)
         return {"feats": list(z["feats"]), "aug": list(z["aug"]), "meta": meta}
-    sets = ["ko_emotiontts"] if args.lang == "ko" else ["en_speechocean", "en_ljspeech"]
-    rows_by_set = {s: read_manifest(os.path.join(args.data, s)) for s in sets}
-    split = split_speakers(args.lang, rows_by_set)
+    if extra is not None:
+        name = os.path.basename(os.path.normpath(extra))
+        rows = read_manifest(extra)
+        split = {"train": [(r, name) for r in rows], "dev": []}
+    else:
+        split = None
+    if split is None:
+        sets = ["ko_emotiontts"] if args.lang == "ko" else ["en_speechocean", "en_ljspeech"]
+        rows_by_set = {s: read_manifest(os.path.join(args.data, s)) for s in sets}
+        split = split_speakers(args.lang, rows_by_set)
     noise_rows = read_manifest(os.path.join(args.data, "noise"))
     jobs = []
     for part in ("train", "dev"):
         for i, (r, s) in enumerate(split[part]):
-            jobs.append(((r, args.lang, noise_rows, part == "train", args.seed * 100003 + len(jobs)), part, s))
+            jobs.append(((r, args.lang, noise_rows, part == "train", args.seed * 100003 + len(jobs),
+                          SPEEDS if extra is None else ()), part, s))
     from multiprocessing import Pool
     feats, aug, meta = [], [], []
     n_skipped_words, n_words, errors = 0, 0, []
@@ -178,7 +226,7 @@ def prepare(args) -> dict:
             aug.append(a if a is not None else np.zeros((0, N_MELS), np.float32))
             meta.append({"path": r["path"], "set": s, "speaker": r["speaker"], "part": part,
                          "dur": float(r["duration_s"]), "words": words})
-            for speed, fs in zip(SPEEDS, sp):
+            for speed, fs in zip(SPEEDS if extra is None else (), sp):
                 feats.append(fs)
                 aug.append(np.zeros((0, N_MELS), np.float32))
                 meta.append({"path": r["path"], "set": s, "speaker": r["speaker"], "part": "train_sp",
@@ -540,6 +588,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--no-aug", action="store_true")
+    ap.add_argument("--extra-set", action="append",
+                    help="extra training folder (manifest.csv layout), e.g. tools/synth_speech.py output")
+    ap.add_argument("--init-align", action="append", help="npz of initial frame labels (tools/align_pocketsphinx.py) "
+                    "instead of a flat start")
+    ap.add_argument("--noise-segments", type=int, default=400,
+                    help="speech-free training segments labelled sil (noise/ excerpts, near-silence)")
     ap.add_argument("--model-dir", default=os.path.join(REPO, "kws", "data", "acoustic"))
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -582,6 +636,26 @@ def main() -> None:
 
     # flat start
     ali = {u: uniform_align(feats_raw[u], words_of[u], pset) for u in tr + dv}
+    flat_ali = dict(ali)
+    if args.init_align:
+        n_init = 0
+        zs = [np.load(f) for f in args.init_align]
+        for u in tr + dv:
+            key = f"{utts[u]['set']}|{utts[u]['path']}".replace("/", "|")
+            z = next((z for z in zs if key in z.files), None)
+            if z is None:
+                continue
+            lab = z[key].astype(np.int32)
+            T = len(feats_raw[u])
+            sp = utts[u].get("speed", 1.0)
+            src = np.minimum(np.round(np.arange(T) * sp).astype(int), len(lab) - 1)
+            ali[u] = lab[src]
+            n_init += 1
+        log(f"initial alignments from {args.init_align} for {n_init} of {len(tr + dv)} utterances")
+        have = set(u for u in tr + dv if ali[u] is not flat_ali[u])
+        tr0 = [u for u in tr0 if u in have]
+        tr = [u for u in tr if u in have]
+        log(f"training on the {len(tr)} utterances (incl. speed copies) that have one")
     flat = dict(ali)
     model = build_model(P, None)
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
@@ -591,8 +665,14 @@ def main() -> None:
     if args.no_aug:
         tr = tr0
     history = []
+    nz = [((f - mean) / std).astype(np.float32) for f in noise_segments(args.data, args.noise_segments, args.seed)]
+    Xn = np.stack(nz) if nz else np.zeros((0, SEG + CONTEXT - 1, N_MELS), np.float32)
+    Yn = np.zeros((len(nz), SEG), np.int32)
+    Wn = np.ones((len(nz), SEG), np.float32)
+    log(f"{len(nz)} speech-free segments labelled sil")
     for rnd in range(args.rounds):
         X, Y, W, _ = make_segments(feats, ali, tr)
+        X, Y, W = np.concatenate([X, Xn]), np.concatenate([Y, Yn]), np.concatenate([W, Wn])
         if use_aug:
             Xa, Ya, Wa, _ = make_segments(augs, ali, tr0)  # same lengths -> same alignment
             X, Y, W = np.concatenate([X, Xa]), np.concatenate([Y, Ya]), np.concatenate([W, Wa])
@@ -649,11 +729,14 @@ def main() -> None:
                          "batch_norm": "folded", "output": "softmax"},
         "training": {"data": stats, "skipped_words": data["meta"]["skipped_words"],
                      "words": data["meta"]["words"], "dropped_utterances": len(data["meta"]["dropped"]),
+                     "speech_free_segments": args.noise_segments,
                      "augmentation": ("one noisy copy per training utterance (noise/ at 5-20 dB SNR, "
                                       "gain -12..+6 dB) and speed-perturbed copies at 0.9 and 1.1 "
                                       "(soxr resampling; half of them noisy), aligned on their own"
                                       if use_aug else "none"),
-                     "method": f"flat-start Viterbi training, {args.rounds} rounds x {args.epochs} epochs, "
+                     "initial_alignment": ("PocketSphinx en-us forced alignment (tools/align_pocketsphinx.py)"
+                                           if args.init_align else "flat start"),
+                     "method": f"Viterbi training, {args.rounds} rounds x {args.epochs} epochs, "
                                "frame-level cross-entropy, 2-state left-to-right phones, optional sil",
                      "seed": args.seed, "wall_time_s": round(train_time), "history": history},
         "dev": {"speakers": stats["dev"], "float": ev_float, "int8": ev_int8,

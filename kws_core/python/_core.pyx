@@ -299,3 +299,195 @@ cdef class FrontEnd:
             used += n_consumed
             total += n_frames
         return total
+
+
+cdef extern from "kws_net.h":
+    ctypedef struct kws_net:
+        uint32_t phone_set_id
+        uint16_t n_phones
+        uint16_t n_feat
+        uint16_t chunk_frames
+        uint16_t context_frames
+        uint16_t lookahead_frames
+        uint16_t in_frames
+        float input_scale
+        int input_zero_point
+        float output_scale
+        int output_zero_point
+        uint32_t n_layers
+    ctypedef struct kws_net_stream:
+        pass
+    kws_status kws_net_parse(const uint8_t *blob, size_t len, uint32_t expected, kws_net *net)
+    size_t kws_net_scratch_bytes(const kws_net *net)
+    kws_status kws_net_invoke(const kws_net *net, const signed char *input, signed char *output,
+                              void *scratch, size_t scratch_bytes) nogil
+    void kws_net_quantize_frame(const kws_net *net, const float *x, signed char *q) nogil
+    size_t kws_net_stream_size(const kws_net *net)
+    kws_status kws_net_stream_init(const kws_net *net, void *mem, size_t len, kws_net_stream **out)
+    void kws_net_stream_reset(kws_net_stream *s)
+    kws_status kws_net_stream_push(kws_net_stream *s, const float *logmel, float *out,
+                                   uint32_t *n_out) nogil
+    kws_status kws_net_stream_flush(kws_net_stream *s, float *out, uint32_t *n_out) nogil
+
+
+def validate_net(bytes data, uint32_t expected_phone_set_id=0):
+    """Run the C net-blob reader over ``data``; return ``(code, message)``, code 0 when valid."""
+    cdef kws_net net
+    cdef void *buf = _aligned_copy(data)
+    cdef kws_status st
+    try:
+        st = kws_net_parse(<const uint8_t *>buf, len(data), expected_phone_set_id, &net)
+    finally:
+        free(buf)
+    return int(st), status_str(st)
+
+
+cdef class Net:
+    """The int8 acoustic network in C, over a .kwn blob (tools/export_net.py).
+
+    ``invoke(x)`` is one TFLite invoke: int8 [in_frames, n_feat] (or [1, ...]) in,
+    int8 [chunk_frames, n_phones] out, bit-identical to TFLite's reference kernels.
+    """
+
+    cdef void *_buf
+    cdef void *_scratch
+    cdef size_t _scratch_bytes
+    cdef kws_net _net
+
+    def __cinit__(self, bytes data, uint32_t expected_phone_set_id=0):
+        cdef kws_status st
+        self._buf = _aligned_copy(data)
+        st = kws_net_parse(<const uint8_t *>self._buf, len(data), expected_phone_set_id, &self._net)
+        if st != 0:
+            raise CoreError(st, status_str(st))
+        self._scratch_bytes = kws_net_scratch_bytes(&self._net)
+        self._scratch = malloc(self._scratch_bytes if self._scratch_bytes else 1)
+        if self._scratch == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self._scratch)
+        free(self._buf)
+
+    @property
+    def phone_set_id(self): return self._net.phone_set_id
+    @property
+    def n_phones(self): return self._net.n_phones
+    @property
+    def n_feat(self): return self._net.n_feat
+    @property
+    def chunk_frames(self): return self._net.chunk_frames
+    @property
+    def context_frames(self): return self._net.context_frames
+    @property
+    def lookahead_frames(self): return self._net.lookahead_frames
+    @property
+    def in_frames(self): return self._net.in_frames
+    @property
+    def n_layers(self): return self._net.n_layers
+    @property
+    def input_quantization(self): return (self._net.input_scale, self._net.input_zero_point)
+    @property
+    def output_quantization(self): return (self._net.output_scale, self._net.output_zero_point)
+    @property
+    def scratch_bytes(self): return self._scratch_bytes
+
+    def invoke(self, x):
+        """int8 [in_frames, n_feat] -> int8 [chunk_frames, n_phones] (numpy arrays)."""
+        import numpy as np
+        arr = np.ascontiguousarray(x, dtype=np.int8)
+        if arr.ndim == 3 and arr.shape[0] == 1:
+            arr = arr[0]
+        if arr.shape != (self._net.in_frames, self._net.n_feat):
+            raise ValueError(f"input must be int8 [{self._net.in_frames}, {self._net.n_feat}], got shape {arr.shape}")
+        out = np.empty((self._net.chunk_frames, self._net.n_phones), np.int8)
+        cdef const signed char[:, ::1] xin = arr
+        cdef signed char[:, ::1] yout = out
+        cdef kws_status st
+        with nogil:
+            st = kws_net_invoke(&self._net, &xin[0, 0], &yout[0, 0], self._scratch, self._scratch_bytes)
+        if st != 0:
+            raise CoreError(st, status_str(st))
+        return out
+
+    def quantize(self, feats):
+        """float log-mel [n, n_feat] -> int8, as the stream (and kws/acoustic.py) quantise."""
+        import numpy as np
+        arr = np.ascontiguousarray(feats, dtype=np.float32).reshape(-1, self._net.n_feat)
+        out = np.empty(arr.shape, np.int8)
+        cdef const float[:, ::1] xin = arr
+        cdef signed char[:, ::1] q = out
+        cdef Py_ssize_t i
+        for i in range(arr.shape[0]):
+            kws_net_quantize_frame(&self._net, &xin[i, 0], &q[i, 0])
+        return out
+
+
+cdef class NetStream:
+    """kws/acoustic.py's AcousticStream in C: float log-mel frames in, float32
+    log-posteriors out, one row per input frame (``lookahead_frames`` late)."""
+
+    cdef Net _owner
+    cdef void *_mem
+    cdef kws_net_stream *_s
+
+    def __cinit__(self, Net net):
+        cdef kws_status st
+        cdef size_t need = kws_net_stream_size(&net._net)
+        self._owner = net
+        self._mem = malloc(need)
+        if self._mem == NULL:
+            raise MemoryError()
+        st = kws_net_stream_init(&net._net, self._mem, need, &self._s)
+        if st != 0:
+            raise CoreError(st, status_str(st))
+
+    def __dealloc__(self):
+        free(self._mem)
+
+    def reset(self):
+        kws_net_stream_reset(self._s)
+
+    def push(self, feats):
+        """float log-mel [n, n_feat] -> float32 log-posteriors [m, n_phones] now available."""
+        import numpy as np
+        cdef uint32_t nf = self._owner._net.n_feat, chunk = self._owner._net.chunk_frames
+        arr = np.ascontiguousarray(feats, dtype=np.float32).reshape(-1, nf)
+        cdef Py_ssize_t n = arr.shape[0]
+        out = np.empty(((n // chunk + 1) * chunk, self._owner._net.n_phones), np.float32)
+        cdef const float[:, ::1] x = arr
+        cdef float[:, ::1] y = out
+        cdef Py_ssize_t i
+        cdef uint32_t total = 0, n_out = 0
+        cdef kws_status st = 0
+        with nogil:
+            for i in range(n):
+                st = kws_net_stream_push(self._s, &x[i, 0], &y[total, 0], &n_out)
+                if st != 0:
+                    break
+                total += n_out
+        if st != 0:
+            raise CoreError(st, status_str(st))
+        return out[:total]
+
+    def flush(self):
+        """The posteriors still owed at the end of the stream; then reset."""
+        import numpy as np
+        cdef uint32_t chunk = self._owner._net.chunk_frames
+        cdef uint32_t n_out = 0
+        cdef kws_status st
+        cdef float[:, ::1] y
+        parts = []
+        while True:
+            block = np.empty((chunk, self._owner._net.n_phones), np.float32)
+            y = block
+            with nogil:
+                st = kws_net_stream_flush(self._s, &y[0, 0], &n_out)
+            if st != 0:
+                raise CoreError(st, status_str(st))
+            if n_out == 0:
+                break
+            parts.append(block[:n_out])
+        if not parts:
+            return np.zeros((0, self._owner._net.n_phones), np.float32)
+        return np.concatenate(parts)
