@@ -24,7 +24,7 @@ class ReferenceDecoder:
 
     def reset(self) -> None:
         self.t = 0
-        self.tokens = [[None] * len(k.states) for k in self.model.keywords]  # (score, dur) or None
+        self.tokens = [[None] * len(k.states) for k in self.model.keywords]  # (score, dur, n_scored)
         self.pending = [None] * len(self.model.keywords)  # [score, start, end, hold]
         self.block_until = [0] * len(self.model.keywords)
         self.thresholds = [F32(k.threshold) for k in self.model.keywords]
@@ -51,18 +51,19 @@ class ReferenceDecoder:
                     cands.append(tok[i])
                 cands.extend(tok[j] for j in st.preds if tok[j] is not None)
                 if st.flags & STATE_ENTRY:
-                    cands.append((F32(0), 0))
-                for s, d in cands:
+                    cands.append((F32(0), 0, 0))
+                for s, d, n in cands:
                     if best is None or s > best[0] or (s == best[0] and d > best[1]):
-                        best = (s, d)
+                        best = (s, d, n)
                 if best is None or best[1] + 1 > kw.max_frames:
                     tok[i] = None
                 else:
-                    tok[i] = (F32(best[0] + e[st.phone]), best[1] + 1)
+                    neutral = st.phone == 0 and e[st.phone] == 0  # pause over silence
+                    tok[i] = (F32(best[0] + e[st.phone]), best[1] + 1, best[2] + (0 if neutral else 1))
             cur = None
             for i, st in enumerate(kw.states):
                 if st.flags & STATE_FINAL and tok[i] is not None:
-                    avg = F32(tok[i][0] / F32(tok[i][1]))
+                    avg = F32(tok[i][0] / F32(max(tok[i][2], 1)))
                     if cur is None or avg > cur[0] or (avg == cur[0] and tok[i][1] > cur[1]):
                         cur = (avg, tok[i][1])
             scores.append(float(cur[0]) if cur is not None else float(NO_SCORE))

@@ -86,6 +86,54 @@ def test_optional_pause_between_words():
     assert [(d.start_frame, d.end_frame) for d in dets] == [(s, e)]
 
 
+def _best_score(model, logpost):
+    """Best per-frame keyword score of the C decoder, checked against the reference."""
+    dec = KeywordDecoder(model)
+    scores = np.zeros((len(logpost), len(model.keywords)), np.float32)
+    dec.process(logpost, scores)
+    ref = ReferenceDecoder(model)
+    ref_scores = np.array([ref.step(x)[1] for x in logpost], np.float32)
+    np.testing.assert_allclose(scores, ref_scores, atol=1e-6)
+    return float(scores.max()), scores
+
+
+def test_pause_over_silence_is_neutral():
+    """Silence between the words neither raises nor lowers the keyword's score."""
+    model = make_model({"hey jarvis": JARVIS})
+    g = Posteriorgram(seed=9, noise=0.0)
+    g.add(["sil"], 20)
+    g.add(["HH", "EY"], 6)
+    g.add(["JH", "AA", "R", "V", "IH", "S"], 6)
+    g.add(["sil"], 20)
+    tight = g.logpost()
+    g2 = Posteriorgram(seed=9, noise=0.0)
+    g2.add(["sil"], 20)
+    g2.add(["HH", "EY"], 6)
+    g2.add(["sil"], 25)
+    g2.add(["JH", "AA", "R", "V", "IH", "S"], 6)
+    g2.add(["sil"], 20)
+    paused = g2.logpost()
+    assert _best_score(model, paused)[0] == pytest.approx(_best_score(model, tight)[0], abs=1e-6)
+
+
+def test_silence_cannot_pad_a_weak_match():
+    """Half the keyword spoken then silence: the pause must not average the score up.
+
+    Before pause frames were made neutral, 30 frames of silence in the optional pause
+    counted as 30 perfect frames and lifted a half-heard keyword over the threshold."""
+    model = make_model({"hey jarvis": JARVIS})
+    g = Posteriorgram(seed=3, noise=0.0)
+    g.add(["sil"], 20)
+    g.add(["HH", "EY"], 6)
+    g.add(["sil"], 30)
+    g.add(["K", "AA", "M", "P", "Y", "UW"], 6)  # not "jarvis"
+    g.add(["sil"], 20)
+    best, _ = _best_score(model, g.logpost())
+    assert best < -2.0
+    dets = run(model, g.logpost())
+    assert dets == []
+
+
 def test_several_keywords_in_one_model():
     model = make_model({"hey jarvis": JARVIS, "computer": COMPUTER, "snowboy": SNOWBOY})
     g = clean_gram(5)

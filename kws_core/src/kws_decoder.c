@@ -17,10 +17,13 @@
 #include <string.h>
 
 /* One token per state. dur == 0 means "no token"; its score is then -inf so
- * that a missing token never wins a comparison (every real score is finite). */
+ * that a missing token never wins a comparison (every real score is finite).
+ * dur counts every frame of the path (<= max_frames <= 65535), n_scored the
+ * frames the score is averaged over: all but the neutral pause frames. */
 typedef struct kws_token {
     float score;
-    uint32_t dur;
+    uint16_t dur;
+    uint16_t n_scored;
 } kws_token;
 
 /* Per-keyword run-time state. */
@@ -188,10 +191,12 @@ static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
         const kws_state_rec s = st[i];
         float bs = -INFINITY;
         uint32_t bd = 0;
+        uint32_t bn = 0;
         uint32_t nd;
         if (s.flags & KWS_STATE_SELF) {
             bs = tk[i].score;
             bd = tk[i].dur;
+            bn = tk[i].n_scored;
         }
         if (s.n_preds) {
             const uint16_t *pp = arcs + s.pred_begin;
@@ -202,20 +207,28 @@ static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
                 const int take = (c.score > bs) | ((c.score == bs) & (c.dur > bd));
                 bs = take ? c.score : bs;
                 bd = take ? c.dur : bd;
+                bn = take ? c.n_scored : bn;
             }
         }
         /* Fresh token (0, 0): beats (S, D) iff 0 > S (0 == S with 0 > D never holds). */
         if ((s.flags & KWS_STATE_ENTRY) && bs < 0.0f) {
             bs = 0.0f;
             bd = 0;
+            bn = 0;
         }
         nd = bd + 1u;
         if (bs > -INFINITY && nd <= max_frames) {
-            const float ns = bs + e[s.phone];
+            const float em = e[s.phone];
+            /* A pause frame (phone 0 = sil) where sil is the best phone (em == 0)
+             * is neutral: it adds nothing and is not averaged over, so silence
+             * between words neither helps nor hurts a keyword. */
+            const uint32_t nn = bn + ((s.phone == 0u && em == 0.0f) ? 0u : 1u);
+            const float ns = bs + em;
             tk[i].score = ns;
-            tk[i].dur = nd;
+            tk[i].dur = (uint16_t)nd;
+            tk[i].n_scored = (uint16_t)nn;
             if (s.flags & KWS_STATE_FINAL) {
-                const float r = ns / (float)nd;
+                const float r = ns / (float)(nn ? nn : 1u);
                 if (r > best_r || (r == best_r && nd > best_d)) {
                     best_r = r;
                     best_d = nd;
@@ -224,6 +237,7 @@ static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
         } else {
             tk[i].score = -INFINITY;
             tk[i].dur = 0;
+            tk[i].n_scored = 0;
         }
     }
     *score = best_d ? best_r : KWS_NO_SCORE;
