@@ -232,6 +232,45 @@ def test_stream_short_utterances_equal_acoustic(net, feats, n):
     np.testing.assert_array_equal(again, got)
 
 
+@pytest.fixture(scope="module")
+def long_feats():
+    """About 24 s of log-mel frames: speech-like signals, silence, clipping."""
+    return np.concatenate([log_mel(p) for p in _signals(seconds=8.0, seed=3)])
+
+
+@pytest.fixture(scope="module")
+def long_want(long_feats):
+    return _reference_model(FIXTURE).log_posteriors(long_feats)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 8, 13, 64, 1000, 100000])
+def test_incremental_stream_long_equals_window(net, long_feats, long_want, chunk):
+    """The incremental stream (each layer's frames computed once) over a long stream."""
+    c = _core.NetStream(net)
+    got = [c.push(long_feats[i: i + chunk]) for i in range(0, len(long_feats), chunk)]
+    got = np.concatenate(got + [c.flush()])
+    assert got.shape == long_want.shape and len(got) > 2000
+    np.testing.assert_array_equal(got, long_want)
+
+
+def test_incremental_stream_random_chunkings_and_reuse(net, long_feats):
+    """Random chunk sizes, utterances of many lengths back to back on one stream."""
+    am = _reference_model(FIXTURE)
+    rng = np.random.default_rng(11)
+    c = _core.NetStream(net)
+    for n in [1, 6, 7, 18, 19, 20, 26, 27, 33, 40, 41, 64, 97, 250, 513]:
+        start = int(rng.integers(0, len(long_feats) - n))
+        x = long_feats[start: start + n]
+        want = am.log_posteriors(x)
+        got, i = [], 0
+        while i < n:
+            k = int(rng.integers(1, 40))
+            got.append(c.push(x[i: i + k]))
+            i += k
+        got.append(c.flush())
+        np.testing.assert_array_equal(np.concatenate(got), want, err_msg=f"n={n}")
+
+
 def test_stream_every_int8_value_maps_like_acoustic_py(net):
     """The blob's log-posterior table is acoustic.py's formula for every int8 output."""
     y = np.arange(-128, 128).astype(np.int8)

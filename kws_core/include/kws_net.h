@@ -16,9 +16,14 @@
  * OpResolverType.BUILTIN_REF, and hence to TFLM. (ai-edge-litert's default
  * XNNPACK and optimized kernels round differently; see docs/kwn-format.md.)
  *
- * The stream (kws_net_stream_*) slides the network's window over a stream of
- * float log-mel frames with the semantics of kws/acoustic.py's AcousticStream
- * and returns float log-posteriors computed as acoustic.py computes them.
+ * The stream (kws_net_stream_*) gives the outputs of the network's window
+ * sliding over a stream of float log-mel frames, with the semantics of
+ * kws/acoustic.py's AcousticStream, and returns float log-posteriors computed
+ * as acoustic.py computes them. It does not recompute windows: every layer is
+ * a 'valid' convolution over time, so it keeps each layer's last kernel - 1
+ * input frames and computes each layer's output frame once (bit-identical to
+ * kws_net_invoke() on the padded windows). On targets with the Arm DSP
+ * extension (__ARM_FEATURE_DSP, e.g. Cortex-M4) its kernels use SMLAD.
  */
 #ifndef KWS_NET_H
 #define KWS_NET_H
@@ -36,6 +41,12 @@ extern "C" {
 #define KWS_NET_FORMAT_MAJOR 1
 /* Most layers (CONV_2D / DEPTHWISE_CONV_2D) a blob may hold. */
 #define KWS_NET_MAX_LAYERS 32
+
+/* Frames the stream's layers are run over at a time (at most; each layer
+ * keeps kernel - 1 + this many input frames). Compile-time setting, >= 1. */
+#ifndef KWS_NET_BLOCK
+#define KWS_NET_BLOCK 8u
+#endif
 
 #define KWS_NET_LAYER_CONV 1u      /* CONV_2D, kernel 1xK, all input channels */
 #define KWS_NET_LAYER_DEPTHWISE 2u /* DEPTHWISE_CONV_2D, kernel 1xK */
@@ -124,19 +135,28 @@ void kws_net_quantize_frame(const kws_net *net, const float *x, int8_t *q);
 
 typedef struct kws_net_stream kws_net_stream; /* opaque; lives in caller memory */
 
-/* Bytes needed for a stream over `net` (0 if net is NULL). */
+/* Bytes needed for a stream over `net` (0 if net is NULL): per layer its last
+ * kernel - 1 input frames plus KWS_NET_BLOCK (8) new ones (layers with
+ * kernel 1 after the first share two such buffers), one int32 per output
+ * channel (input offset x weight sums, folded with the bias), a 256-entry
+ * softmax exp table, one int8 output chunk and, with the DSP kernels, 4
+ * int16 input windows of the widest conv layer (about 20 KB for the
+ * 128-channel architecture; computed at init from the blob). */
 size_t kws_net_stream_size(const kws_net *net);
 
 /* Build a stream inside mem[0..len); mem aligned for 8 bytes. Keeps a
- * pointer to *net (and its blob), which must outlive it. Nothing to free. */
+ * pointer to *net (and its blob), which must outlive it. Nothing to free.
+ * Reads every weight once (per-channel sums), so it costs about one network
+ * frame; kws_net_stream_reset() does not repeat that. */
 kws_status kws_net_stream_init(const kws_net *net, void *mem, size_t len,
                                kws_net_stream **out);
 
 /* Back to the start of a stream (no frames seen). */
 void kws_net_stream_reset(kws_net_stream *s);
 
-/* Push one frame of n_feat float log-mel values. Every chunk_frames frames
- * (after the first window fills) this runs the network and writes
+/* Push one frame of n_feat float log-mel values. The layers run over the new
+ * frames every KWS_NET_BLOCK frames (and when a chunk is due); every
+ * chunk_frames frames (after the first window fills) this writes
  * chunk_frames rows of n_phones float log-posteriors to out (which must hold
  * chunk_frames * n_phones floats); *n_out = rows written (0 or chunk_frames).
  * Output row i is the posterior of input frame (rows emitted before) + i;

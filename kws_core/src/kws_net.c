@@ -204,14 +204,19 @@ static int32_t wrap32(int64_t v)
     return u <= 0x7FFFFFFFu ? (int32_t)u : (int32_t)(int64_t)((int64_t)u - 4294967296LL);
 }
 
-static int32_t srdhm(int32_t a, int32_t b) /* SaturatingRoundingDoublingHighMul */
+/* SaturatingRoundingDoublingHighMul. gemmlowp computes trunc((ab + nudge) / 2^31)
+ * with nudge = 2^30 for ab >= 0 and 1 - 2^30 below; both cases equal
+ * floor((ab + 2^30) / 2^31) (for s < 0, trunc(s / M) = floor((s + M - 1) / M)),
+ * which is bits 31..62 of the sum and fits int32 unless a = b = INT32_MIN:
+ * no 64-bit division (a library call on 32-bit targets). */
+static int32_t srdhm(int32_t a, int32_t b)
 {
-    int64_t ab;
-    int64_t nudge;
+    uint64_t u;
+    uint32_t r;
     if (a == b && a == INT32_MIN) return INT32_MAX;
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C99: truncates toward 0 */
+    u = (uint64_t)((int64_t)a * (int64_t)b) + ((uint64_t)1 << 30);
+    r = (uint32_t)(u >> 31);
+    return r <= 0x7FFFFFFFu ? (int32_t)r : (int32_t)(r - 0x80000000u) - INT32_MAX - 1;
 }
 
 static int32_t rdbpot(int32_t x, int e) /* RoundingDivideByPOT, 0 <= e <= 31 */
@@ -467,47 +472,197 @@ void kws_net_quantize_frame(const kws_net *net, const float *x, int8_t *q)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Streaming                                                                  */
+/* Incremental streaming                                                      */
 /* ------------------------------------------------------------------------ */
+/*
+ * Every layer is a 'valid' convolution over time with stride 1, so network
+ * output frame p depends only on (padded) input frames p .. p + context - 1,
+ * whatever window it is computed in. The stream therefore computes each
+ * layer's output frame once: layer l keeps its last kernel - 1 input frames
+ * (history) and, whenever up to KWS_NET_BLOCK new frames have reached layer 0
+ * (or an output chunk is due), runs every layer over just the new frames.
+ * The padded input sequence is the window approach's: left padding with
+ * copies of the first frame (each pushed through layer 0 like a real frame),
+ * and at flush copies of the last frame, as many as the owed rows need. The
+ * integer arithmetic is the same as kws_net_invoke's (sum w * x + ioff * sum w
+ * + bias, the first two folded into one per-channel constant when that
+ * cannot overflow int32), so outputs are bit-identical to the window.
+ * With the Arm DSP extension the kernels use SMLAD on sign-extended byte
+ * pairs (SXTB16); the portable loops elsewhere.
+ */
+
+KWS_STATIC_ASSERT(KWS_NET_BLOCK >= 1u && KWS_NET_BLOCK <= 1024u, block_size);
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+#include <arm_acle.h>
+#define KWS_NET_DSP 1
+/* SXTB16 of the operand rotated right by 8: bytes 1 and 3, sign-extended. */
+static inline uint32_t sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+static uint32_t ld32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+/* two words from a word-aligned pointer in one instruction, pointer += 2 */
+static inline void ldrd_inc(const int32_t **p, int32_t *a, int32_t *b)
+{
+    __asm__("ldrd %0, %1, [%2], #8" : "=r"(*a), "=r"(*b), "+r"(*p) : : "memory");
+}
+#else
+#define KWS_NET_DSP 0
+#endif
+
+typedef struct stream_layer {
+    const int8_t *w;
+    const int32_t *bias, *mult, *shift;
+    int32_t *fb;          /* folded constant per output channel */
+    int8_t *in;           /* input frames: [rows][in_ch] (conv), [in_ch][rows] (depthwise) */
+    uint32_t have;        /* input rows held */
+    uint32_t rows;        /* capacity: kernel - 1 + KWS_NET_BLOCK */
+    uint16_t K, cin, cout, dm;
+    uint32_t n;           /* conv: K * cin */
+    int32_t ooff, amin, amax;
+    uint32_t fast;        /* fb includes the bias and fb + dot fits int32 */
+    uint32_t type;
+} stream_layer;
 
 struct kws_net_stream {
     const kws_net *net;
-    uint32_t left;     /* context - 1 - lookahead: frames of left padding */
-    uint32_t n_buf;    /* frames in buf */
-    int32_t pending;   /* real frames in buf without a posterior */
+    uint32_t left;        /* context - 1 - lookahead: frames of left padding */
+    uint32_t ctx;
     uint32_t started;
-    int8_t *buf;       /* [in_frames][n_feat] */
-    int8_t *qout;      /* [chunk][n_phones] */
-    void *scratch;
-    size_t scratch_bytes;
+    uint32_t n_real;      /* real frames pushed */
+    uint32_t n_x;         /* padded frames fed to layer 0 */
+    uint32_t y_total;     /* output frames computed */
+    uint32_t emitted;     /* output frames returned */
+    int8_t *last;         /* [n_feat] last quantised frame */
+    int8_t *out_in;       /* logits rows of the last layer [BLOCK][n_phones] */
+    int8_t *qout;         /* [chunk][n_phones] softmax output not yet returned */
+    int32_t *exp_tab;     /* [256]: softmax exp term of diff = -d */
+    int32_t *xexp;        /* DSP: four input windows unpacked to int16 pairs */
+    stream_layer *L;      /* [n_layers] */
 };
 
 static size_t align8(size_t x) { return (x + 7u) & ~(size_t)7u; }
 
+/* Memory plan, shared by size and init: returns the bytes needed and, when s is
+ * given, points its buffers into mem. */
+static size_t stream_plan(const kws_net *net, kws_net_stream *s, uint8_t *mem)
+{
+    size_t off = align8(sizeof(kws_net_stream)), tsize = 0, max_n = 0, toff[2];
+    uint32_t i;
+    /* transient buffers: inputs of kernel-1 layers after the first (and the
+     * logits), which are consumed completely in the pass that fills them;
+     * consecutive ones alternate between two buffers */
+    for (i = 1; i <= net->n_layers; i++) {
+        uint32_t ch = net->layers[i - 1].out_ch;
+        if (i == net->n_layers || net->layers[i].kernel == 1u) {
+            size_t b = (size_t)KWS_NET_BLOCK * ch;
+            if (b > tsize) tsize = b;
+        }
+    }
+    for (i = 0; i < net->n_layers; i++) {
+        const kws_net_layer_rec *R = &net->layers[i];
+        if (R->type == KWS_NET_LAYER_CONV && (size_t)R->kernel * R->in_ch > max_n)
+            max_n = (size_t)R->kernel * R->in_ch;
+    }
+    if (s) {
+        s->L = (stream_layer *)(void *)(mem + off);
+        memset(s->L, 0, (size_t)net->n_layers * sizeof(stream_layer));
+    }
+    off += align8((size_t)net->n_layers * sizeof(stream_layer));
+    toff[0] = off; off += align8(tsize);
+    toff[1] = off; off += align8(tsize);
+    if (s) {
+        s->last = (int8_t *)(mem + off);
+        s->exp_tab = (int32_t *)(void *)(mem + off + align8(net->n_feat));
+        s->qout = (int8_t *)(mem + off + align8(net->n_feat) + 1024u);
+    }
+    off += align8(net->n_feat) + 1024u + align8((size_t)net->chunk_frames * net->n_phones);
+    if (s) s->xexp = (int32_t *)(void *)(mem + off);
+    off += KWS_NET_DSP ? align8(8u * max_n) : 0u; /* 4 windows x n int16 */
+    for (i = 0; i < net->n_layers; i++) {
+        const kws_net_layer_rec *R = &net->layers[i];
+        size_t rows = (size_t)R->kernel - 1u + KWS_NET_BLOCK;
+        int transient = i > 0 && R->kernel == 1u;
+        if (s) {
+            stream_layer *P = &s->L[i];
+            P->rows = (uint32_t)rows;
+            P->in = transient ? (int8_t *)(mem + toff[i & 1u]) : (int8_t *)(mem + off);
+            P->fb = (int32_t *)(void *)(mem + off + (transient ? 0u : align8(rows * R->in_ch)));
+        }
+        if (!transient) off += align8(rows * R->in_ch);
+        off += align8((size_t)R->out_ch * 4u);
+    }
+    if (s) s->out_in = (int8_t *)(mem + toff[net->n_layers & 1u]);
+    return off;
+}
+
 size_t kws_net_stream_size(const kws_net *net)
 {
     if (net == NULL) return 0;
-    return align8(sizeof(kws_net_stream)) + align8((size_t)net->in_frames * net->n_feat) +
-           align8((size_t)net->chunk_frames * net->n_phones) + align8(kws_net_scratch_bytes(net));
+    return stream_plan(net, NULL, NULL);
 }
 
 kws_status kws_net_stream_init(const kws_net *net, void *mem, size_t len, kws_net_stream **out)
 {
     kws_net_stream *s;
-    uint8_t *p;
+    uint32_t i, o, k, d;
     if (net == NULL || mem == NULL || out == NULL) return KWS_ERR_ARG;
     if (((uintptr_t)mem & 7u) != 0u) return KWS_ERR_ALIGN;
     if (len < kws_net_stream_size(net)) return KWS_ERR_NOMEM;
     s = (kws_net_stream *)mem;
-    p = (uint8_t *)mem + align8(sizeof(kws_net_stream));
+    memset(s, 0, sizeof *s);
     s->net = net;
+    stream_plan(net, s, (uint8_t *)mem);
     s->left = (uint32_t)net->context_frames - 1u - net->lookahead_frames;
-    s->buf = (int8_t *)p;
-    p += align8((size_t)net->in_frames * net->n_feat);
-    s->qout = (int8_t *)p;
-    p += align8((size_t)net->chunk_frames * net->n_phones);
-    s->scratch = p;
-    s->scratch_bytes = kws_net_scratch_bytes(net);
+    s->ctx = net->context_frames;
+    for (i = 0; i < net->n_layers; i++) {
+        const kws_net_layer_rec *R = &net->layers[i];
+        stream_layer *P = &s->L[i];
+        const uint8_t *dd = net->data;
+        int64_t maxdot;
+        int fast = 1;
+        P->w = (const int8_t *)(const void *)(dd + R->weights_offset);
+        P->bias = (const int32_t *)(const void *)(dd + R->bias_offset);
+        P->mult = (const int32_t *)(const void *)(dd + R->multiplier_offset);
+        P->shift = (const int32_t *)(const void *)(dd + R->shift_offset);
+        P->K = R->kernel;
+        P->cin = R->in_ch;
+        P->cout = R->out_ch;
+        P->dm = R->depth_multiplier;
+        P->type = R->type;
+        P->n = R->type == KWS_NET_LAYER_CONV ? (uint32_t)R->kernel * R->in_ch : (uint32_t)R->kernel;
+        P->ooff = R->output_offset;
+        P->amin = R->act_min;
+        P->amax = R->act_max;
+        maxdot = (int64_t)P->n * 128 * 128;
+        /* fb[o] = input_offset * sum of the channel's weights (+ bias when the
+         * total cannot overflow int32, so TFLite's int32 sum equals ours) */
+        for (o = 0; o < P->cout; o++) {
+            int64_t sw = 0, f;
+            if (R->type == KWS_NET_LAYER_CONV) {
+                const int8_t *wo = P->w + (size_t)o * P->n;
+                for (k = 0; k < P->n; k++) sw += wo[k];
+            } else {
+                for (k = 0; k < P->K; k++) sw += P->w[(size_t)k * P->cout + o];
+            }
+            P->fb[o] = (int32_t)(sw * R->input_offset); /* |.| <= 2^30 */
+            f = (int64_t)P->fb[o] + P->bias[o];
+            if (f > (int64_t)INT32_MAX - maxdot || f < (int64_t)INT32_MIN + maxdot) fast = 0;
+        }
+        if (fast)
+            for (o = 0; o < P->cout; o++) P->fb[o] += P->bias[o];
+        P->fast = (uint32_t)fast;
+    }
+    /* softmax: exp term of every possible difference to the row maximum */
+    for (d = 0; d < 256u; d++) {
+        int32_t diff = -(int32_t)d;
+        s->exp_tab[d] = diff >= net->softmax_diff_min
+            ? exp_neg_q5(srdhm(shl_wrap(diff, (int)net->softmax_left_shift), net->softmax_multiplier))
+            : 0;
+    }
     kws_net_stream_reset(s);
     *out = s;
     return KWS_OK;
@@ -515,83 +670,502 @@ kws_status kws_net_stream_init(const kws_net *net, void *mem, size_t len, kws_ne
 
 void kws_net_stream_reset(kws_net_stream *s)
 {
+    uint32_t i;
     if (s == NULL) return;
-    s->n_buf = 0;
-    s->pending = 0;
     s->started = 0;
+    s->n_real = 0;
+    s->n_x = 0;
+    s->y_total = 0;
+    s->emitted = 0;
+    for (i = 0; i < s->net->n_layers; i++) s->L[i].have = 0;
 }
 
-static void append(kws_net_stream *s, const int8_t *q)
+/* reference_ops::Softmax as softmax_row, with the exp terms from the table */
+static void softmax_row_tab(const kws_net_stream *s, const int8_t *in, int8_t *out, uint32_t depth)
 {
-    memcpy(s->buf + (size_t)s->n_buf * s->net->n_feat, q, s->net->n_feat);
-    s->n_buf++;
+    const int32_t diff_min = s->net->softmax_diff_min;
+    int32_t max_in = -128, sum = 0, shifted_scale;
+    int headroom, out_shift;
+    uint32_t c;
+    for (c = 0; c < depth; c++)
+        if (in[c] > max_in) max_in = in[c];
+    for (c = 0; c < depth; c++) {
+        int32_t diff = (int32_t)in[c] - max_in;
+        if (diff >= diff_min) sum = wrap32((int64_t)sum + rdbpot(s->exp_tab[-diff], 12));
+    }
+    headroom = clz32((uint32_t)sum);
+    shifted_scale = one_over_one_plus_x(
+        wrap32((int64_t)(((uint64_t)(uint32_t)sum << headroom) & 0xFFFFFFFFu) - ((int64_t)1 << 31)));
+    out_shift = 12 - headroom + 31 - 8;
+    for (c = 0; c < depth; c++) {
+        int32_t diff = (int32_t)in[c] - max_in;
+        int32_t v = -128;
+        if (diff >= diff_min) {
+            int32_t p = srdhm(shifted_scale, s->exp_tab[-diff]);
+            int32_t u = out_shift >= 32 ? 0 : (out_shift <= 0 ? p : rdbpot(p, out_shift));
+            v = u - 128;
+            if (v > 127) v = 127;
+            if (v < -128) v = -128;
+        }
+        out[c] = (int8_t)v;
+    }
 }
 
-/* Run the window if full; writes chunk rows of float log-posteriors. */
-static kws_status drain(kws_net_stream *s, float *out, uint32_t *n_rows)
+/* SaturatingRoundingDoublingHighMul for b >= 0 (never saturates): srdhm's
+ * formula without the saturation test. */
+static int32_t srdhm_pos(int32_t a, int32_t b)
+{
+    uint64_t u = (uint64_t)((int64_t)a * (int64_t)b) + ((uint64_t)1 << 30);
+    uint32_t r = (uint32_t)(u >> 31);
+    return r <= 0x7FFFFFFFu ? (int32_t)r : (int32_t)(r - 0x80000000u) - INT32_MAX - 1;
+}
+
+/* Requantisation of one output channel (MultiplyByQuantizedMultiplier with
+ * TFLite's double rounding, output offset, activation clamp), its constants
+ * loaded once for the frames computed together. */
+typedef struct rq_chan {
+    int32_t mult, bias;
+    int left;
+    int right;
+    int32_t mask, half; /* RoundingDivideByPOT: mask = 2^right - 1, half = mask >> 1 */
+    int32_t lo, hi, ooff;
+    uint32_t fast;
+} rq_chan;
+
+#if defined(__GNUC__)
+#define KWS_INLINE static inline __attribute__((always_inline))
+#else
+#define KWS_INLINE static inline
+#endif
+
+KWS_INLINE rq_chan rq_load(const stream_layer *P, uint32_t o)
+{
+    rq_chan q;
+    int32_t sh = P->shift[o];
+    q.mult = P->mult[o];
+    q.bias = P->bias[o];
+    q.left = sh > 0 ? (int)sh : 0;
+    q.right = sh > 0 ? 0 : (int)-sh;
+    q.mask = (int32_t)(((uint32_t)1 << q.right) - 1u);
+    q.half = q.mask >> 1;
+    q.lo = P->amin - P->ooff;
+    q.hi = P->amax - P->ooff;
+    q.ooff = P->ooff;
+    q.fast = P->fast;
+    return q;
+}
+
+#if KWS_NET_DSP
+#define KWS_ASR(x, e) ((x) >> (e)) /* GCC: arithmetic */
+#else
+#define KWS_ASR(x, e) asr32((x), (e))
+#endif
+
+/* Output value for acc = fb[o] + dot (exact). */
+KWS_INLINE int8_t rq_apply(const rq_chan *q, int32_t acc, const uint32_t fast)
+{
+    int32_t v, rem;
+    if (!fast) { /* bias not folded: add it saturating, as requant() */
+        int64_t a = (int64_t)acc + q->bias;
+        if (a > INT32_MAX) a = INT32_MAX;
+        if (a < INT32_MIN) a = INT32_MIN;
+        acc = (int32_t)a;
+    }
+    v = srdhm_pos(q->left ? shl_wrap(acc, q->left) : acc, q->mult);
+    rem = (int32_t)((uint32_t)v & (uint32_t)q->mask);
+    v = KWS_ASR(v, q->right) + (rem > q->half + (v < 0 ? 1 : 0) ? 1 : 0);
+    /* = clamp(v + output_offset, act_min, act_max) without overflow */
+    if (v < q->lo) v = q->lo;
+    if (v > q->hi) v = q->hi;
+    return (int8_t)(v + q->ooff);
+}
+
+/* m outputs of channel o from their dot products (fb[o] not included), to
+ * dst[0], dst[step], ... (a function of its own: the kernels keep their
+ * registers for the dot products) */
+static void rq_out(const stream_layer *P, uint32_t o, const int32_t *dot, uint32_t m, int8_t *dst,
+                   size_t step)
+{
+    const rq_chan q = rq_load(P, o);
+    const int32_t f = P->fb[o];
+    uint32_t i;
+    if (q.fast && q.left == 0) { /* the usual case: bias folded, multiplier < 1 */
+        const int32_t mult = q.mult, mask = q.mask, half = q.half, lo = q.lo, hi = q.hi;
+        const int right = q.right;
+        for (i = 0; i < m; i++) {
+            int32_t v = srdhm_pos(f + dot[i], mult);
+            int32_t rem = (int32_t)((uint32_t)v & (uint32_t)mask);
+            v = KWS_ASR(v, right) + (rem > half + (v < 0 ? 1 : 0) ? 1 : 0);
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+            *dst = (int8_t)(v + q.ooff);
+            dst += step;
+        }
+    } else if (q.fast) {
+        for (i = 0; i < m; i++) dst[i * step] = rq_apply(&q, f + dot[i], 1u);
+    } else {
+        for (i = 0; i < m; i++) dst[i * step] = rq_apply(&q, f + dot[i], 0u);
+    }
+}
+
+/* Ascending copy of whole rows to a lower address (possibly overlapping). */
+static void copy_down(int8_t *dst, const int8_t *src, size_t n)
+{
+    size_t i = 0;
+    if ((((uintptr_t)dst | (uintptr_t)src) & 3u) == 0u) {
+        for (; i + 4u <= n; i += 4u) {
+            uint32_t v;
+            memcpy(&v, src + i, 4);
+            memcpy(dst + i, &v, 4);
+        }
+    }
+    for (; i < n; i++) dst[i] = src[i];
+}
+
+/* Where a layer's output (frame t, channel o) goes: the next layer's input,
+ * frame-major [t][ch] (conv) or channel-major [ch][rows] (depthwise). */
+typedef struct out_map {
+    int8_t *base;
+    size_t ts, os;
+} out_map;
+
+#if KWS_NET_DSP
+/* Expand m input windows (frames t0 .. t0 + m - 1, n bytes each, a frame
+ * apart) to int16 pairs for SMLAD: group j of 4 bytes b0..b3 of window f
+ * becomes SXTB16(b) = (b0, b2) and SXTB16(b ror 8) = (b1, b3), stored
+ * [j][f][2]; the weights are unpacked the same way, so the pairs match. */
+static void expand_windows(int32_t *e, const int8_t *x, uint32_t cin, uint32_t g, uint32_t m)
+{
+    uint32_t j, f;
+    for (j = 0; j < g; j++)
+        for (f = 0; f < m; f++) {
+            uint32_t v = ld32(x + (size_t)f * cin + 4u * j);
+            *e++ = (int32_t)__sxtb16(v);
+            *e++ = (int32_t)sxtb16_ror8(v);
+        }
+}
+#endif
+
+#if KWS_NET_DSP
+/* conv frames in fours (t = 0, 4, ...): four frames share each weight load;
+ * returns the frames done */
+static uint32_t conv4(const kws_net_stream *s, const stream_layer *P, uint32_t nout, out_map om)
+{
+    const uint32_t n = P->n, cin = P->cin, cout = P->cout, g = n / 4u;
+    uint32_t t = 0, o, j;
+    for (; t + 4u <= nout; t += 4u) { /* four frames share each weight load */
+        const int8_t *x0 = P->in + (size_t)t * cin;
+        expand_windows(s->xexp, x0, cin, g, 4u);
+        for (o = 0; o < cout; o++) {
+            const int8_t *w = P->w + (size_t)o * n;
+            const int32_t *x = s->xexp;
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, d[4];
+            for (j = g / 2u; j != 0u; j--) { /* two groups per iteration */
+                {
+                    uint32_t u = ld32(w);
+                    int32_t w0 = (int32_t)__sxtb16(u), w1 = (int32_t)sxtb16_ror8(u);
+                    int32_t p0, p1;
+                    ldrd_inc(&x, &p0, &p1);
+                    a0 = __smlad(w0, p0, a0);
+                    a0 = __smlad(w1, p1, a0);
+                    ldrd_inc(&x, &p0, &p1);
+                    a1 = __smlad(w0, p0, a1);
+                    a1 = __smlad(w1, p1, a1);
+                    ldrd_inc(&x, &p0, &p1);
+                    a2 = __smlad(w0, p0, a2);
+                    a2 = __smlad(w1, p1, a2);
+                    ldrd_inc(&x, &p0, &p1);
+                    a3 = __smlad(w0, p0, a3);
+                    a3 = __smlad(w1, p1, a3);
+                    w += 4;
+                }
+                {
+                    uint32_t u = ld32(w);
+                    int32_t w0 = (int32_t)__sxtb16(u), w1 = (int32_t)sxtb16_ror8(u);
+                    int32_t p0, p1;
+                    ldrd_inc(&x, &p0, &p1);
+                    a0 = __smlad(w0, p0, a0);
+                    a0 = __smlad(w1, p1, a0);
+                    ldrd_inc(&x, &p0, &p1);
+                    a1 = __smlad(w0, p0, a1);
+                    a1 = __smlad(w1, p1, a1);
+                    ldrd_inc(&x, &p0, &p1);
+                    a2 = __smlad(w0, p0, a2);
+                    a2 = __smlad(w1, p1, a2);
+                    ldrd_inc(&x, &p0, &p1);
+                    a3 = __smlad(w0, p0, a3);
+                    a3 = __smlad(w1, p1, a3);
+                    w += 4;
+                }
+            }
+            if (g & 1u) {
+                uint32_t u = ld32(w);
+                int32_t w0 = (int32_t)__sxtb16(u), w1 = (int32_t)sxtb16_ror8(u);
+                int32_t p0, p1;
+                ldrd_inc(&x, &p0, &p1);
+                a0 = __smlad(w0, p0, a0);
+                a0 = __smlad(w1, p1, a0);
+                ldrd_inc(&x, &p0, &p1);
+                a1 = __smlad(w0, p0, a1);
+                a1 = __smlad(w1, p1, a1);
+                ldrd_inc(&x, &p0, &p1);
+                a2 = __smlad(w0, p0, a2);
+                a2 = __smlad(w1, p1, a2);
+                ldrd_inc(&x, &p0, &p1);
+                a3 = __smlad(w0, p0, a3);
+                a3 = __smlad(w1, p1, a3);
+                w += 4;
+            }
+            for (j = 4u * g; j < n; j++, w++) {
+                a0 += (int32_t)*w * x0[j];
+                a1 += (int32_t)*w * x0[j + cin];
+                a2 += (int32_t)*w * x0[j + 2u * cin];
+                a3 += (int32_t)*w * x0[j + 3u * cin];
+            }
+            d[0] = a0;
+            d[1] = a1;
+            d[2] = a2;
+            d[3] = a3;
+            rq_out(P, o, d, 4u, om.base + t * om.ts + o * om.os, om.ts);
+        }
+    }
+    return t;
+}
+#endif
+
+/* conv layer: nout frames from P->in (frame-major) */
+static void conv_block(const kws_net_stream *s, const stream_layer *P, uint32_t nout, out_map om)
+{
+    const uint32_t n = P->n, cin = P->cin, cout = P->cout;
+    uint32_t t = 0, o, j;
+#if KWS_NET_DSP
+    const uint32_t g = n / 4u;
+    t = conv4(s, P, nout, om);
+    for (; t < nout; t++) {
+        const int8_t *x0 = P->in + (size_t)t * cin;
+        expand_windows(s->xexp, x0, cin, g, 1u);
+        for (o = 0; o < cout; o++) {
+            const int8_t *w = P->w + (size_t)o * n;
+            const int32_t *x = s->xexp;
+            int32_t a0 = 0;
+            for (j = g; j != 0u; j--) {
+                uint32_t u = ld32(w);
+                a0 = __smlad((int32_t)__sxtb16(u), x[0], a0);
+                a0 = __smlad((int32_t)sxtb16_ror8(u), x[1], a0);
+                w += 4;
+                x += 2;
+            }
+            for (j = 4u * g; j < n; j++, w++) a0 += (int32_t)*w * x0[j];
+            rq_out(P, o, &a0, 1u, om.base + t * om.ts + o * om.os, om.ts);
+        }
+    }
+#else
+    (void)s;
+    for (; t < nout; t++) {
+        const int8_t *x = P->in + (size_t)t * cin;
+        for (o = 0; o < cout; o++) {
+            const int8_t *wo = P->w + (size_t)o * n;
+            int32_t dot = 0;
+            for (j = 0; j < n; j++) dot += (int32_t)wo[j] * (int32_t)x[j];
+            rq_out(P, o, &dot, 1u, om.base + t * om.ts + o * om.os, om.ts);
+        }
+    }
+#endif
+}
+
+#if KWS_NET_DSP
+/* One depthwise channel over nout frames, G groups of 4 taps + R single taps
+ * (constants after inlining, so the packed weights stay in registers).
+ * x: the input channel's row (time-major), w: tap 0 of the channel, taps a
+ * stride apart. Taps (k, k + 2) pair up with SXTB16 of the 4 bytes at t + k. */
+KWS_INLINE void
+dw_chan(const stream_layer *P, uint32_t c, const int8_t *x, const int8_t *w, uint32_t stride,
+        uint32_t nout, out_map om, const uint32_t G, const uint32_t R)
+{
+    int32_t wa[4], wb[4], ws[3], d[KWS_NET_BLOCK];
+    uint32_t t, gg, r;
+    for (gg = 0; gg < G; gg++) {
+        const int8_t *q = w + (size_t)4u * gg * stride;
+        wa[gg] = (int32_t)(((uint32_t)(uint16_t)(int16_t)q[0]) | ((uint32_t)(uint16_t)(int16_t)q[2u * stride] << 16));
+        wb[gg] = (int32_t)(((uint32_t)(uint16_t)(int16_t)q[stride]) | ((uint32_t)(uint16_t)(int16_t)q[3u * stride] << 16));
+    }
+    for (r = 0; r < R; r++) ws[r] = w[(size_t)(4u * G + r) * stride];
+    for (t = 0; t < nout; t++) {
+        const int8_t *xt = x + t;
+        int32_t acc = 0;
+        for (gg = 0; gg < G; gg++) {
+            uint32_t v = ld32(xt + 4u * gg);
+            acc = __smlad(wa[gg], (int32_t)__sxtb16(v), acc);
+            acc = __smlad(wb[gg], (int32_t)sxtb16_ror8(v), acc);
+        }
+        for (r = 0; r < R; r++) acc += ws[r] * xt[4u * G + r];
+        d[t] = acc;
+    }
+    rq_out(P, c, d, nout, om.base + c * om.os, om.ts);
+}
+#endif
+
+/* depthwise layer: nout frames from P->in (channel-major, P->rows a channel) */
+static void dw_block(const stream_layer *P, uint32_t nout, out_map om)
+{
+    const uint32_t K = P->K, cout = P->cout, dm = P->dm, rows = P->rows;
+    uint32_t t, c, k;
+#if KWS_NET_DSP
+    if (K <= 15u) {
+        for (c = 0; c < cout; c++) {
+            const int8_t *x = P->in + (size_t)(c / dm) * rows;
+            const int8_t *w = P->w + c;
+#define DW(G, R) dw_chan(P, c, x, w, cout, nout, om, G, R)
+            switch (K) { /* K = 4G + R */
+            case 1: DW(0, 1); break;
+            case 2: DW(0, 2); break;
+            case 3: DW(0, 3); break;
+            case 4: DW(1, 0); break;
+            case 5: DW(1, 1); break;
+            case 6: DW(1, 2); break;
+            case 7: DW(1, 3); break;
+            case 8: DW(2, 0); break;
+            case 9: DW(2, 1); break;
+            case 10: DW(2, 2); break;
+            case 11: DW(2, 3); break;
+            case 12: DW(3, 0); break;
+            case 13: DW(3, 1); break;
+            case 14: DW(3, 2); break;
+            default: DW(3, 3); break;
+            }
+#undef DW
+        }
+        return;
+    }
+#endif
+    for (c = 0; c < cout; c++) {
+        const int8_t *x = P->in + (size_t)(c / dm) * rows;
+        const int8_t *w = P->w + c;
+        for (t = 0; t < nout; t++) {
+            int32_t dot = 0;
+            for (k = 0; k < K; k++) dot += (int32_t)w[(size_t)k * cout] * (int32_t)x[t + k];
+            rq_out(P, c, &dot, 1u, om.base + t * om.ts + c * om.os, om.ts);
+        }
+    }
+}
+
+/* Run every layer over the frames that have reached it. */
+static void advance(kws_net_stream *s)
 {
     const kws_net *net = s->net;
-    size_t i, n, keep;
-    kws_status st;
-    *n_rows = 0;
-    if (s->n_buf < net->in_frames) return KWS_OK;
-    st = kws_net_invoke(net, s->buf, s->qout, s->scratch, s->scratch_bytes);
-    if (st != KWS_OK) return st;
-    n = (size_t)net->chunk_frames * net->n_phones;
+    uint32_t i, r, c;
+    for (i = 0; i < net->n_layers; i++) {
+        stream_layer *P = &s->L[i];
+        uint32_t nout;
+        out_map om;
+        if (P->have < P->K) return; /* later layers have consumed all they got */
+        nout = P->have - P->K + 1u;
+        if (i + 1u < net->n_layers) {
+            stream_layer *Q = &s->L[i + 1u];
+            if (Q->type == KWS_NET_LAYER_DEPTHWISE) {
+                om.base = Q->in + Q->have;
+                om.ts = 1u;
+                om.os = Q->rows;
+            } else {
+                om.base = Q->in + (size_t)Q->have * Q->cin;
+                om.ts = Q->cin;
+                om.os = 1u;
+            }
+            Q->have += nout;
+        } else {
+            om.base = s->out_in;
+            om.ts = net->n_phones;
+            om.os = 1u;
+        }
+        if (P->type == KWS_NET_LAYER_CONV) {
+            conv_block(s, P, nout, om);
+            if (P->K > 1u)
+                copy_down(P->in, P->in + (size_t)nout * P->cin, (size_t)(P->K - 1u) * P->cin);
+        } else {
+            dw_block(P, nout, om);
+            if (P->K > 1u)
+                for (c = 0; c < P->cin; c++)
+                    copy_down(P->in + (size_t)c * P->rows, P->in + (size_t)c * P->rows + nout, P->K - 1u);
+        }
+        P->have = P->K - 1u;
+        if (i + 1u == net->n_layers) {
+            for (r = 0; r < nout; r++) {
+                uint32_t row = s->y_total - s->emitted;
+                softmax_row_tab(s, s->out_in + (size_t)r * net->n_phones,
+                                s->qout + (size_t)row * net->n_phones, net->n_phones);
+                s->y_total++;
+            }
+        }
+    }
+}
+
+/* Output frames held, counting those the frames waiting at layer 0 will give. */
+static uint32_t rows_due(const kws_net_stream *s)
+{
+    uint32_t y = s->n_x >= s->ctx ? s->n_x - s->ctx + 1u : 0u;
+    return y - s->emitted;
+}
+
+/* Feed one (padded) input frame; runs the layers when layer 0's buffer is
+ * full or when `target` output rows are due. */
+static void feed(kws_net_stream *s, const int8_t *q, uint32_t target)
+{
+    stream_layer *P = &s->L[0];
+    if (P->type == KWS_NET_LAYER_DEPTHWISE) {
+        uint32_t c;
+        for (c = 0; c < P->cin; c++) P->in[(size_t)c * P->rows + P->have] = q[c];
+    } else {
+        memcpy(P->in + (size_t)P->have * P->cin, q, P->cin);
+    }
+    P->have++;
+    s->n_x++;
+    if (P->have == P->rows || rows_due(s) >= target) advance(s);
+}
+
+static void emit(kws_net_stream *s, uint32_t rows, float *out)
+{
+    const kws_net *net = s->net;
+    size_t i, n = (size_t)rows * net->n_phones;
     for (i = 0; i < n; i++) out[i] = net->logpost[(int32_t)s->qout[i] + 128];
-    keep = (size_t)(s->n_buf - net->chunk_frames) * net->n_feat;
-    memmove(s->buf, s->buf + (size_t)net->chunk_frames * net->n_feat, keep);
-    s->n_buf -= net->chunk_frames;
-    s->pending -= (int32_t)net->chunk_frames;
-    *n_rows = net->chunk_frames;
-    return KWS_OK;
+    s->emitted += rows;
 }
 
 kws_status kws_net_stream_push(kws_net_stream *s, const float *logmel, float *out, uint32_t *n_out)
 {
-    int8_t *q;
+    const uint32_t C = s != NULL ? s->net->chunk_frames : 0u;
     if (s == NULL || logmel == NULL || out == NULL || n_out == NULL) return KWS_ERR_ARG;
     *n_out = 0;
-    /* quantise straight into the buffer's next slot (n_buf < in_frames always holds here) */
+    kws_net_quantize_frame(s->net, logmel, s->last);
     if (!s->started) {
         uint32_t i;
-        q = s->buf; /* n_buf == 0 */
-        kws_net_quantize_frame(s->net, logmel, q);
-        s->n_buf = 1;
-        for (i = 0; i < s->left; i++) append(s, q); /* left pad: copies of the first frame */
+        for (i = 0; i < s->left; i++) feed(s, s->last, C); /* left pad: copies of the first frame */
         s->started = 1;
-    } else {
-        q = s->buf + (size_t)s->n_buf * s->net->n_feat;
-        kws_net_quantize_frame(s->net, logmel, q);
-        s->n_buf++;
     }
-    s->pending += 1;
-    return drain(s, out, n_out);
+    feed(s, s->last, C);
+    s->n_real++;
+    if (s->y_total - s->emitted >= C) { /* == C: rows are due one at a time */
+        emit(s, C, out);
+        *n_out = C;
+    }
+    return KWS_OK;
 }
 
 kws_status kws_net_stream_flush(kws_net_stream *s, float *out, uint32_t *n_out)
 {
-    const kws_net *net;
-    kws_status st;
-    uint32_t rows;
-    int32_t owed;
+    uint32_t owed, target;
     if (s == NULL || out == NULL || n_out == NULL) return KWS_ERR_ARG;
-    net = s->net;
     *n_out = 0;
-    owed = s->pending;
-    if (owed <= 0 || s->n_buf == 0) {
+    owed = s->started ? s->n_real - s->emitted : 0u;
+    if (owed == 0u) {
         kws_net_stream_reset(s);
         return KWS_OK;
     }
-    /* pad with copies of the last frame up to a whole window */
-    while (s->n_buf < net->in_frames)
-        memcpy(s->buf + (size_t)s->n_buf * net->n_feat,
-               s->buf + (size_t)(s->n_buf - 1u) * net->n_feat, net->n_feat), s->n_buf++;
-    st = drain(s, out, &rows);
-    if (st != KWS_OK) return st;
-    *n_out = (uint32_t)owed < rows ? (uint32_t)owed : rows;
-    if (s->pending <= 0) {
-        kws_net_stream_reset(s);
-    }
+    target = owed < s->net->chunk_frames ? owed : s->net->chunk_frames;
+    /* pad with copies of the last frame until the owed rows are computed */
+    if (rows_due(s) >= target) advance(s);
+    while (s->y_total - s->emitted < target) feed(s, s->last, target);
+    emit(s, target, out);
+    *n_out = target;
+    if (s->emitted == s->n_real) kws_net_stream_reset(s);
     return KWS_OK;
 }

@@ -9,7 +9,9 @@
 #   net-cxx       compile kws_net.c as C++ (header/C++ compatibility)
 #   net-m4        optional: the same tests built for Cortex-M4F (arm-none-eabi-gcc) and run
 #                 in QEMU mps2-an386 with semihosting; borrows firmware/src/startup.c,
-#                 board.c and firmware/mps2_an386.ld (not part of test / sanitize)
+#                 board.c and firmware/mps2_an386.ld (not part of test / sanitize); this
+#                 runs the stream's SMLAD kernels (__ARM_FEATURE_DSP) against the reference
+#                 window; NET_M4_DEFS=-DKWS_NET_BLOCK=1u (or 3u) exercises other block sizes
 #   net-clean
 #
 # The tests read tests/data/net_ko16.kwn and net_ko16_ref.bin (committed fixtures,
@@ -36,6 +38,8 @@ NET_M4_CC ?= arm-none-eabi-gcc
 NET_M4_QEMU ?= qemu-system-arm
 NET_FW := $(NET_DIR)/../../firmware
 NET_M4_CPU := -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard
+# extra defines for the M4 build, e.g. NET_M4_DEFS=-DKWS_NET_BLOCK=3u (stream block size)
+NET_M4_DEFS ?=
 
 .PHONY: net-test net-sanitize net-cxx net-m4 net-clean
 
@@ -60,9 +64,9 @@ $(NET_BUILD)/test_net_san: $(NET_DIR)/test_net.c $(NET_LIB_SRC) $(NET_HDR)
 
 net-m4:
 	@mkdir -p $(NET_BUILD)
-	$(NET_M4_CC) $(NET_M4_CPU) -std=c99 -O2 $(NET_WARN) $(NET_INC) -Dmain=test_main \
+	$(NET_M4_CC) $(NET_M4_CPU) -std=c99 -O2 $(NET_WARN) $(NET_INC) $(NET_M4_DEFS) -Dmain=test_main \
 	    -c $(NET_DIR)/test_net.c -o $(NET_BUILD)/test_net_m4.o
-	$(NET_M4_CC) $(NET_M4_CPU) -std=c99 -O2 -I$(NET_CORE)/include -I$(NET_FW)/src \
+	$(NET_M4_CC) $(NET_M4_CPU) -std=c99 -O2 $(NET_M4_DEFS) -I$(NET_CORE)/include -I$(NET_FW)/src \
 	    $(NET_BUILD)/test_net_m4.o $(NET_LIB_SRC) $(NET_FW)/src/startup.c $(NET_FW)/src/board.c \
 	    $(NET_DIR)/net_m4_shim.c -T $(NET_FW)/mps2_an386.ld -Wl,--defsym=RAM_SIZE=4M \
 	    -Wl,--defsym=STACK_SIZE=16K -Wl,--defsym=FLASH_SIZE=1M -Wl,--defsym=end=__bss_end__ \

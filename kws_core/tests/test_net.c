@@ -330,10 +330,76 @@ static void check_stream(const kws_net *net, uint32_t n_frames, uint32_t seed)
 static void test_stream(void)
 {
     kws_net net;
-    static const uint32_t lens[] = { 1, 2, 7, 8, 9, 13, 26, 33, 100 };
+    static const uint32_t lens[] = { 1, 2, 7, 8, 9, 13, 17, 18, 19, 25, 26, 27, 33, 34, 35,
+                                     41, 100, 257, 1000 };
     size_t i;
     CHECK_EQ(kws_net_parse((const uint8_t *)g_blob, g_blob_len, 0u, &net), KWS_OK);
     for (i = 0; i < sizeof lens / sizeof lens[0]; i++) check_stream(&net, lens[i], (uint32_t)i + 1u);
+}
+
+/* One stream object reused: utterances back to back, flushes in between,
+ * a reset mid-utterance; every output must equal a fresh stream's. */
+static void test_stream_reuse(void)
+{
+    kws_net net;
+    size_t ssize;
+    void *mem, *mem2;
+    kws_net_stream *s, *f;
+    float *feats, *a, *b;
+    uint32_t seed = 99u, u, i, n_out, got_a, got_b, mism = 0, F, P;
+    CHECK_EQ(kws_net_parse((const uint8_t *)g_blob, g_blob_len, 0u, &net), KWS_OK);
+    F = net.n_feat;
+    P = net.n_phones;
+    ssize = kws_net_stream_size(&net);
+    mem = malloc(ssize);
+    mem2 = malloc(ssize);
+    feats = (float *)malloc(sizeof(float) * 300u * F);
+    a = (float *)malloc(sizeof(float) * 400u * P);
+    b = (float *)malloc(sizeof(float) * 400u * P);
+    CHECK_EQ(kws_net_stream_init(&net, mem, ssize, &s), KWS_OK);
+    for (u = 0; u < 12u; u++) {
+        uint32_t len;
+        seed = seed * 1664525u + 1013904223u;
+        len = 1u + (seed >> 8) % 300u;
+        for (i = 0; i < len * F; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            feats[i] = -12.0f + 14.0f * (float)(seed >> 8) / 16777216.0f;
+        }
+        if (u == 5u) { /* abandoned half-way: reset must start over */
+            for (i = 0; i < len / 2u; i++) kws_net_stream_push(s, feats + (size_t)i * F, a, &n_out);
+            kws_net_stream_reset(s);
+        }
+        got_a = got_b = 0;
+        CHECK_EQ(kws_net_stream_init(&net, mem2, ssize, &f), KWS_OK);
+        for (i = 0; i < len; i++) {
+            CHECK_EQ(kws_net_stream_push(s, feats + (size_t)i * F, a + (size_t)got_a * P, &n_out), KWS_OK);
+            CHECK(n_out == 0u || n_out == net.chunk_frames);
+            got_a += n_out;
+            CHECK_EQ(kws_net_stream_push(f, feats + (size_t)i * F, b + (size_t)got_b * P, &n_out), KWS_OK);
+            got_b += n_out;
+            CHECK_EQ(got_a, got_b);
+        }
+        do {
+            CHECK_EQ(kws_net_stream_flush(s, a + (size_t)got_a * P, &n_out), KWS_OK);
+            CHECK(n_out <= net.chunk_frames);
+            got_a += n_out;
+        } while (n_out > 0u);
+        do {
+            CHECK_EQ(kws_net_stream_flush(f, b + (size_t)got_b * P, &n_out), KWS_OK);
+            got_b += n_out;
+        } while (n_out > 0u);
+        CHECK_EQ(got_a, len);
+        CHECK_EQ(got_b, len);
+        for (i = 0; i < len * P; i++) mism += a[i] != b[i];
+    }
+    CHECK_EQ(mism, 0);
+    /* flush on a fresh stream, and NULL arguments */
+    CHECK_EQ(kws_net_stream_flush(s, a, &n_out), KWS_OK);
+    CHECK_EQ(n_out, 0);
+    CHECK_EQ(kws_net_stream_push(NULL, feats, a, &n_out), KWS_ERR_ARG);
+    CHECK_EQ(kws_net_stream_flush(s, NULL, &n_out), KWS_ERR_ARG);
+    CHECK_EQ(kws_net_stream_init(&net, (uint8_t *)mem + 4, ssize, &f), KWS_ERR_ALIGN);
+    free(b); free(a); free(feats); free(mem2); free(mem);
 }
 
 static void test_quantize(void)
@@ -368,6 +434,7 @@ int main(void)
     RUN(test_field_checks);
     RUN(test_mutation_fuzz);
     RUN(test_stream);
+    RUN(test_stream_reuse);
     RUN(test_quantize);
     free(g_ref);
     free(g_blob);
