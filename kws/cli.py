@@ -25,78 +25,143 @@ def _fail(prog: str, message: str) -> int:
 
 
 # --------------------------------------------------------------------------- enroll
+def _budget(text: str) -> float:
+    """argparse type for a false-alarm budget: any float; the range is checked later
+    (exit 1 with a one-line reason, as for other bad input)."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
 def _enroll_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kws-enroll",
-        description="Compile wake words typed as text into a keyword model (.kwm).",
+        description="Compile wake words typed as text into a keyword model (.kwm), each keyword's "
+                    "threshold calibrated to a false-alarm budget on real speech, with a quality report.",
         epilog="example: kws-enroll '헤이 카카오' '자비스야' --lang ko -o wake.kwm",
     )
     p.add_argument("texts", nargs="+", metavar="TEXT", help="wake word(s), one argument each")
     p.add_argument("--lang", required=True, choices=["ko", "en"], help="language of the text")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.kwm", help="model file to write")
+    p.add_argument("--max-false-alarms-per-hour", type=_budget, default=None, metavar="F",
+                   help="false-alarm budget per keyword on everyday speech (default 0.5; "
+                        "0.01 to 60)")
     p.add_argument("--threshold", type=float, default=None,
-                   help="detection threshold, mean log-posterior ratio per frame (<= 0); "
-                        "default %(default)s = built-in")
+                   help="set the threshold by hand instead (mean log-posterior ratio per frame, <= 0)")
+    p.add_argument("--recording", action="append", metavar="FILE", default=None,
+                   help="a recording of you saying the (single) wake word; give 1 to 3")
+    p.add_argument("--strict", action="store_true", help="refuse weak wake words instead of warning")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     return p
 
 
+def _warn(prog: str, result) -> None:
+    if result.report is None:
+        return
+    for note in result.report.notes:
+        print(f"{prog}: warning: {note}", file=sys.stderr)
+    for r in result.report.keywords:
+        for w in r.warnings:
+            print(f"{prog}: warning: {w}", file=sys.stderr)
+
+
+def _print_enrollment(result, out: Path, size: int, lang: str, as_json: bool) -> None:
+    from .report import format_text
+
+    rows = result.summary()
+    if as_json:
+        rep = result.report.to_dict() if result.report else None
+        print(json.dumps({"model": str(out), "bytes": size, "lang": lang,
+                          "phone_set": result.model.phone_set.name,
+                          "phone_set_id": result.model.phone_set.id, "keywords": rows,
+                          "model_keywords": result.model.names,
+                          "budget_fa_per_hour": rep["budget_fa_per_hour"] if rep else None,
+                          "calibration_source": rep["calibration_source"] if rep else None,
+                          "notes": rep["notes"] if rep else []},
+                         ensure_ascii=False))
+        return
+    reports = {r.keyword: r for r in (result.report.keywords if result.report else [])}
+    from .report import Report
+
+    for r in rows:
+        print(r["pronunciation"])
+        print(f"    {r['states']} states, {r['arcs']} arcs, at most {r['max_frames']} frames")
+        kr = reports.get(r["keyword"])
+        if kr is not None:
+            for line in format_text(Report([kr], None)):
+                print(line)
+    print(f"wrote {out} ({size} bytes, phone set {result.model.phone_set.name}, "
+          f"{len(result.model.keywords)} keyword{'s' if len(result.model.keywords) != 1 else ''})")
+
+
+def _check_output(prog: str, out: Path) -> str | None:
+    if out.is_dir():
+        return f"{out} is a directory; give a file name such as {out / 'wake.kwm'}"
+    if not out.parent.exists():
+        return f"folder {out.parent} does not exist; create it first"
+    return None
+
+
 def enroll_main(argv: Sequence[str] | None = None) -> int:
     args = _enroll_parser().parse_args(argv)
-    from .enroll import DEFAULT_THRESHOLD, enroll
+    from .calibration import budget_error
+    from .enroll import enroll
 
-    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
-    if not threshold <= 0:
+    if args.threshold is not None and not args.threshold <= 0:
         return _fail("kws-enroll", f"--threshold must be <= 0 (got {args.threshold}); scores are log-ratios")
+    if args.max_false_alarms_per_hour is not None:
+        why = budget_error(args.max_false_alarms_per_hour)
+        if why:
+            return _fail("kws-enroll", f"--max-false-alarms-per-hour: {why}")
+        if args.threshold is not None:
+            return _fail("kws-enroll", "give either --threshold or --max-false-alarms-per-hour, not both")
     out = Path(args.output)
-    if out.is_dir():
-        return _fail("kws-enroll", f"{out} is a directory; give a file name such as {out / 'wake.kwm'}")
-    if not out.parent.exists():
-        return _fail("kws-enroll", f"folder {out.parent} does not exist; create it first")
+    why = _check_output("kws-enroll", out)
+    if why:
+        return _fail("kws-enroll", why)
     try:
-        result = enroll(args.texts, args.lang, threshold=threshold)
+        result = enroll(args.texts, args.lang, threshold=args.threshold,
+                        max_false_alarms_per_hour=args.max_false_alarms_per_hour,
+                        recordings=args.recording, strict=args.strict)
         result.model.save(out)
     except KwsError as exc:
         return _fail("kws-enroll", str(exc))
     except OSError as exc:
         return _fail("kws-enroll", f"cannot write {out}: {exc.strerror}")
-    size = out.stat().st_size
-    rows = result.summary()
-    if args.json:
-        print(json.dumps({"model": str(out), "bytes": size, "lang": args.lang,
-                          "phone_set": result.model.phone_set.name,
-                          "phone_set_id": result.model.phone_set.id, "keywords": rows},
-                         ensure_ascii=False))
-    else:
-        for r in rows:
-            print(r["pronunciation"])
-            print(f"    {r['states']} states, {r['arcs']} arcs, at most {r['max_frames']} frames, "
-                  f"threshold {r['threshold']:.2f}")
-        print(f"wrote {out} ({size} bytes, phone set {result.model.phone_set.name})")
+    _warn("kws-enroll", result)
+    _print_enrollment(result, out, out.stat().st_size, args.lang, args.json)
     return EXIT_OK
 
 
 # --------------------------------------------------------------------------- model
 def _model_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kws-model", description="Look inside keyword-model files.")
+    p = argparse.ArgumentParser(prog="kws-model", description="Look inside and edit keyword-model files.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    ins = sub.add_parser("inspect", help="show a model's phone set, keywords and graph sizes")
+    ins = sub.add_parser("inspect", help="show a model's phone set, keywords, thresholds and expected rates")
     ins.add_argument("model", metavar="MODEL.kwm")
     ins.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    add = sub.add_parser("add", help="enrol more wake words into a model, keeping the ones in it")
+    add.add_argument("model", metavar="MODEL.kwm")
+    add.add_argument("texts", nargs="+", metavar="TEXT")
+    add.add_argument("--max-false-alarms-per-hour", type=_budget, default=None, metavar="F",
+                     help="false-alarm budget for the new keywords (default 0.5)")
+    add.add_argument("--threshold", type=float, default=None, help="set the new keywords' threshold by hand")
+    add.add_argument("--strict", action="store_true", help="refuse weak wake words instead of warning")
+    add.add_argument("-o", "--output", metavar="OUT.kwm", help="write here instead of replacing MODEL.kwm")
+    add.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    rem = sub.add_parser("remove", help="remove keywords from a model, keeping the others")
+    rem.add_argument("model", metavar="MODEL.kwm")
+    rem.add_argument("keywords", nargs="+", metavar="KEYWORD")
+    rem.add_argument("-o", "--output", metavar="OUT.kwm", help="write here instead of replacing MODEL.kwm")
+    rem.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     return p
 
 
-def model_main(argv: Sequence[str] | None = None) -> int:
-    args = _model_parser().parse_args(argv)
-    from .model_file import KeywordModel
-
-    try:
-        model = KeywordModel.load(args.model)
-    except KwsError as exc:
-        return _fail("kws-model", str(exc))
-    size = Path(args.model).stat().st_size
-    info = {
-        "model": args.model,
+def _model_info(path: str, model) -> dict:
+    size = Path(path).stat().st_size
+    return {
+        "model": path,
         "bytes": size,
         "format_version": f"1.{model.version_minor}",
         "phone_set": model.phone_set.name,
@@ -113,6 +178,61 @@ def model_main(argv: Sequence[str] | None = None) -> int:
             for k in model.keywords
         ],
     }
+
+
+def _edit_main(args) -> int:
+    from .calibration import budget_error
+    from .enroll import add_keywords, remove_keywords
+    from .model_file import KeywordModel
+
+    out = Path(args.output or args.model)
+    why = _check_output("kws-model", out)
+    if why:
+        return _fail("kws-model", why)
+    if args.command == "add":
+        if args.threshold is not None and not args.threshold <= 0:
+            return _fail("kws-model", f"--threshold must be <= 0 (got {args.threshold}); scores are log-ratios")
+        if args.max_false_alarms_per_hour is not None:
+            why = budget_error(args.max_false_alarms_per_hour)
+            if why:
+                return _fail("kws-model", f"--max-false-alarms-per-hour: {why}")
+    try:
+        model = KeywordModel.load(args.model)
+        if args.command == "add":
+            result = add_keywords(model, args.texts, threshold=args.threshold,
+                                  max_false_alarms_per_hour=args.max_false_alarms_per_hour, strict=args.strict)
+            result.model.save(out)
+        else:
+            new = remove_keywords(model, args.keywords)
+            new.save(out)
+    except KwsError as exc:
+        return _fail("kws-model", str(exc))
+    except OSError as exc:
+        return _fail("kws-model", f"cannot write {out}: {exc.strerror}")
+    if args.command == "add":
+        _warn("kws-model", result)
+        _print_enrollment(result, out, out.stat().st_size, model.phone_set.lang, args.json)
+        return EXIT_OK
+    info = _model_info(str(out), new)
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False))
+    else:
+        print(f"removed {', '.join(args.keywords)}; {out} keeps {', '.join(new.names)}")
+    return EXIT_OK
+
+
+def model_main(argv: Sequence[str] | None = None) -> int:
+    args = _model_parser().parse_args(argv)
+    if args.command in ("add", "remove"):
+        return _edit_main(args)
+    from .model_file import KeywordModel
+
+    try:
+        model = KeywordModel.load(args.model)
+    except KwsError as exc:
+        return _fail("kws-model", str(exc))
+    info = _model_info(args.model, model)
+    size = info["bytes"]
     if args.json:
         print(json.dumps(info, ensure_ascii=False))
         return EXIT_OK
@@ -122,7 +242,7 @@ def model_main(argv: Sequence[str] | None = None) -> int:
           f"emission floor {model.emission_floor:g}")
     for k in info["keywords"]:
         fa = k["expected_fa_per_hour"]
-        fa_text = "not calibrated" if fa is None else f"{fa:.2f} false alarms/h expected"
+        fa_text = "not calibrated" if fa is None else f"{fa:.2g} false alarms/h expected"
         print(f"  {k['keyword']}: threshold {k['threshold']:.3f} ({fa_text}); "
               f"{k['states']} states, {k['arcs']} arcs")
         print(f"      {k['pronunciation']}")

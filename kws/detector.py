@@ -2,11 +2,22 @@
 
 audio (16 kHz int16) -> C log-mel front end -> int8 acoustic model (TFLite) -> C Viterbi
 decoder. Feed chunks of any size; the detections do not depend on the chunking.
+
+Digital silence: ``Detector(..., silence_gate=True)`` scores a feature frame the front
+end sees as silence (every mel band at the log-energy floor, i.e. all-zero or constant
+samples) as pure ``sil`` whatever the acoustic model says, so stretches of digital
+silence never complete a keyword. The shipped models are trained on near-silence and
+give no detection on digital silence even at threshold -3 (tests/test_bad_inputs.py), so
+the gate is off by default and the host pipeline is exactly the firmware's; it is a guard
+for other acoustic models.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -16,10 +27,36 @@ from . import _core
 from .acoustic import AcousticModel
 from .audio import TARGET_RATE, load_audio, to_pcm16
 from .decoder import Detection, KeywordDecoder
-from .errors import ModelFormatError
+from .errors import AudioError, ModelFormatError
 from .model_file import KeywordModel
 
 _LANG_BY_PHONE_SET = {"ko-v1": "ko", "en-v1": "en"}
+
+#: A log-mel frame whose every band is at or below this is digital silence: the front end
+#: writes log(1e-10) = -23.026 for a band at its energy floor.
+_SILENT_LOG_MEL = math.log(1e-10) + 1e-3
+#: The log-posterior given to a silent frame for every phone but ``sil`` (phone 0).
+_SILENT_OTHER_LOGPOST = math.log(1e-6)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence C++ runtime chatter on file descriptor 2 (TFLite prints "INFO: Created
+    TensorFlow Lite XNNPACK delegate for CPU." when a model loads), so that a command's
+    stderr holds only its own one-line errors. Python exceptions are unaffected."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class Detector:
@@ -28,17 +65,21 @@ class Detector:
     ``model`` is a :class:`KeywordModel` or a path to a ``.kwm`` file; ``acoustic``
     defaults to the shipped model for the keyword model's phone set. ``threshold``
     overrides every keyword's stored threshold (same scale: mean log-posterior ratio).
+    ``silence_gate`` (default off: the pipeline is then exactly the firmware's) scores
+    digitally silent frames as pure ``sil`` (see the module's docstring).
     """
 
     def __init__(self, model: KeywordModel | str | os.PathLike,
-                 acoustic: AcousticModel | None = None, threshold: float | None = None) -> None:
+                 acoustic: AcousticModel | None = None, threshold: float | None = None,
+                 silence_gate: bool = False) -> None:
         if not isinstance(model, KeywordModel):
             model = KeywordModel.load(model)
         if acoustic is None:
             lang = _LANG_BY_PHONE_SET.get(model.phone_set.name)
             if lang is None:
                 raise ModelFormatError(f"no acoustic model for phone set {model.phone_set.name}")
-            acoustic = AcousticModel.default(lang)
+            with _quiet_native_stderr():
+                acoustic = AcousticModel.default(lang)
         if acoustic.phone_set.id != model.phone_set.id:
             raise ModelFormatError(
                 f"keyword model is for phone set {model.phone_set.name}, acoustic model for "
@@ -52,6 +93,8 @@ class Detector:
         self._frontend = _core.FrontEnd()
         self._stream = acoustic.stream()
         self._n_mels = self._frontend.n_mels
+        self._silent = np.zeros(0, bool)  # feature frames still waiting for their posterior
+        self._sil_gate = bool(silence_gate) and acoustic.phone_set.phones[0] == "sil"  # ko-v1, en-v1: yes
 
     @property
     def names(self) -> list[str]:
@@ -65,6 +108,7 @@ class Detector:
             self._decoder.set_threshold(k, t)
         self._frontend.reset()
         self._stream.reset()
+        self._silent = np.zeros(0, bool)
 
     def _features(self, pcm: np.ndarray) -> np.ndarray:
         out = np.empty((len(pcm) // self._frontend.frame_shift + 2, self._n_mels), np.float32)
@@ -81,7 +125,20 @@ class Detector:
         """
         pcm = samples if (sample_rate == TARGET_RATE and isinstance(samples, np.ndarray)
                           and samples.dtype == np.int16 and samples.ndim == 1) else to_pcm16(samples, sample_rate)
-        return self._decode(self._stream.push(self._features(pcm)), scores)
+        feats = self._features(pcm)
+        if len(feats) and self._sil_gate:
+            self._silent = np.concatenate([self._silent, feats.max(axis=1) <= _SILENT_LOG_MEL])
+        return self._decode(self._gate(self._stream.push(feats)), scores)
+
+    def _gate(self, logpost: np.ndarray) -> np.ndarray:
+        """Score the digitally silent frames among these posteriors as pure ``sil``."""
+        n = len(logpost)
+        silent, self._silent = self._silent[:n], self._silent[n:]
+        if n and silent.any():
+            logpost = np.array(logpost, dtype=np.float32, copy=True)
+            logpost[silent] = _SILENT_OTHER_LOGPOST
+            logpost[silent, 0] = 0.0
+        return logpost
 
     def _decode(self, logpost: np.ndarray, scores: list | None) -> list[Detection]:
         if scores is None:
@@ -93,11 +150,18 @@ class Detector:
 
     def flush(self, scores: list | None = None) -> list[Detection]:
         """End of stream: decode the frames still in flight and report pending candidates."""
-        dets = self._decode(self._stream.flush(), scores)
+        dets = self._decode(self._gate(self._stream.flush()), scores)
+        self._silent = np.zeros(0, bool)
         return dets + self._decoder.flush()
 
     def detect(self, samples: np.ndarray, sample_rate: int = TARGET_RATE) -> list[Detection]:
-        """Whole-clip helper: reset, process, flush."""
+        """Whole-clip helper: reset, process, flush.
+
+        Raises AudioError for a clip with no samples (a stream may have empty chunks; a
+        clip may not), as :func:`kws.audio.to_pcm16` and :func:`kws.audio.load_audio` do.
+        """
+        if np.asarray(samples).size == 0:
+            raise AudioError("samples contain no audio (0 samples); pass at least one sample")
         self.reset()
         return self.process(samples, sample_rate) + self.flush()
 

@@ -45,7 +45,8 @@ def test_enroll_korean_text_and_inspect(tmp_path, capsys):
     assert "헤이 카카오" in out and "states" in out and "wrote" in out
     assert model_main(["inspect", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "ko-v1" in out and "자비스야" in out and "not calibrated" in out
+    assert "ko-v1" in out and "자비스야" in out
+    assert "false alarms/h expected" in out or "not calibrated" in out
     assert model_main(["inspect", str(path), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["phone_set"] == "ko-v1"
@@ -131,3 +132,102 @@ def test_installed_console_scripts(tmp_path):
 def test_module_entry_point_runs(tmp_path):
     r = subprocess.run([sys.executable, "-m", "kws.cli", "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "kws-enroll" in r.stdout
+
+
+# --------------------------------------------------------------------------- calibration (issue 4)
+@pytest.mark.parametrize("budget", ["0", "-1", "0.001", "61", "1e9", "nan", "inf"])
+def test_enroll_budget_out_of_range_is_one_line(tmp_path, capsys, budget):
+    path = tmp_path / "x.kwm"
+    code = enroll_main(["hey jarvis", "--lang", "en", "-o", str(path), "--max-false-alarms-per-hour", budget])
+    assert "between 0.01 and 60" in one_line_error(capsys, code, "kws-enroll")
+    assert not path.exists()
+
+
+def test_enroll_budget_not_a_number_is_usage():
+    with pytest.raises(SystemExit) as exc:
+        enroll_main(["hey jarvis", "--lang", "en", "-o", "x.kwm", "--max-false-alarms-per-hour", "often"])
+    assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("texts,lang,why", [
+    (["one two three four five six seven eight nine"], "en", "too long"),
+    (["привет"], "en", ""), (["こんにちは"], "ko", ""), ([""], "ko", ""),
+])
+def test_enroll_too_long_or_unknown_script_is_one_line(tmp_path, capsys, texts, lang, why):
+    code = enroll_main([*texts, "--lang", lang, "-o", str(tmp_path / "x.kwm")])
+    assert why in one_line_error(capsys, code, "kws-enroll")
+
+
+def test_enroll_shows_expected_rate_and_warns_on_stderr(tmp_path, capsys):
+    path = tmp_path / "w.kwm"
+    assert enroll_main(["hey jarvis", "yes", "--lang", "en", "-o", str(path),
+                        "--max-false-alarms-per-hour", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "false alarms/h expected (budget 2/h" in out and "quality" in out
+    assert "kws-enroll: warning: 'yes' has only 1 syllable" in err and "Traceback" not in err
+    assert enroll_main(["hey jarvis", "yes", "--lang", "en", "-o", str(path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    info = json.loads(out)  # warnings stay off stdout
+    yes = info["keywords"][1]
+    assert yes["report"]["weak"] and yes["expected_fa_per_hour"] is not None
+    assert info["budget_fa_per_hour"] == 0.5
+
+
+def test_enroll_strict_refuses_weak_word_and_keeps_model(tmp_path, capsys):
+    path = tmp_path / "w.kwm"
+    assert enroll_main(["hey jarvis computer", "--lang", "en", "-o", str(path)]) == 0
+    before = path.read_bytes()
+    capsys.readouterr()
+    code = enroll_main(["yes", "--lang", "en", "-o", str(path), "--strict"])
+    assert "weak wake word" in one_line_error(capsys, code, "kws-enroll")
+    assert path.read_bytes() == before
+
+
+def test_enroll_recording_errors_are_one_line(tmp_path, capsys):
+    code = enroll_main(["hey jarvis", "computer", "--lang", "en", "-o", str(tmp_path / "x.kwm"),
+                        "--recording", str(tmp_path / "a.wav")])
+    assert "single wake word" in one_line_error(capsys, code, "kws-enroll")
+    code = enroll_main(["hey jarvis", "--lang", "en", "-o", str(tmp_path / "x.kwm"),
+                        "--recording", str(tmp_path / "missing.wav")])
+    assert "missing.wav" in one_line_error(capsys, code, "kws-enroll")
+
+
+def test_enroll_with_a_recording(tmp_path, capsys):
+    import numpy as np
+    import soundfile
+
+    wav = tmp_path / "me.wav"
+    soundfile.write(wav, (np.random.default_rng(0).normal(0, 2000, 24000)).astype(np.int16), 16000)
+    assert enroll_main(["either way", "--lang", "en", "-o", str(tmp_path / "x.kwm"), "--recording", str(wav),
+                        "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)["keywords"][0]["report"]
+    assert rep["variant"] and rep["recordings"][0]["file"] == str(wav)
+
+
+def test_model_add_and_remove(tmp_path, capsys):
+    path = tmp_path / "w.kwm"
+    assert enroll_main(["hey jarvis", "--lang", "en", "-o", str(path)]) == 0
+    first = KeywordModel.load(path).keywords[0]
+    capsys.readouterr()
+    assert model_main(["add", str(path), "open sesame", "--max-false-alarms-per-hour", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "open sesame" in out and "2 keywords" in out
+    model = KeywordModel.load(path)
+    assert model.names == ["hey jarvis", "open sesame"]
+    assert (model.keywords[0].states, model.keywords[0].threshold) == (first.states, first.threshold)
+    assert model_main(["inspect", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert all(k["expected_fa_per_hour"] is not None for k in info["keywords"])
+    before = path.read_bytes()
+    for argv, why in [(["add", str(path), "hey jarvis"], "already in the model"),
+                      (["add", str(path), "🙂"], ""),
+                      (["add", str(path), "alexa", "--max-false-alarms-per-hour", "0"], "between"),
+                      (["remove", str(path), "alexa"], "not in the model"),
+                      (["remove", str(path), "hey jarvis", "open sesame"], "at least one")]:
+        assert why in one_line_error(capsys, model_main(argv), "kws-model")
+        assert path.read_bytes() == before
+    assert model_main(["remove", str(path), "hey jarvis", "--json"]) == 0
+    assert [k["keyword"] for k in json.loads(capsys.readouterr().out)["keywords"]] == ["open sesame"]
+    assert KeywordModel.load(path).names == ["open sesame"]
+    code = model_main(["add", str(tmp_path / "none.kwm"), "alexa"])
+    assert "no such file" in one_line_error(capsys, code, "kws-model")

@@ -2,8 +2,9 @@
 
     python tools/eval_detection.py --data ../shared/data --lang en [--json OUT] [--plot OUT.png]
 
-English: positives are the `en_wakewords` clips of `jarvis` and `view glass` (speakers the
-acoustic model never heard: the wake-word set is not used in training); negatives are the
+English: positives are the `en_wakewords` clips of `jarvis`, `view glass`, `snowboy`,
+`amelia`, `android` and `hey savant` (speakers the acoustic model never heard: the
+wake-word set is not used in training, nor its texts); negatives are the
 held-out `en_speechocean` speakers, `en_phrases` (near-miss phrases) and
 `en_speech_commands` (other words), none of which contain the keywords.
 Korean: keywords are phrases taken from the held-out speakers' transcripts (`pfa pma nea
@@ -33,7 +34,8 @@ from kws.detector import Detector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from splits import KO_DEV, en_dev_speakers  # noqa: E402
-EN_KEYWORDS = {"jarvis": "jarvis", "view glass": "view glass"}
+EN_KEYWORDS = {"jarvis": "jarvis", "view glass": "view glass", "snowboy": "snowboy",
+               "amelia": "amelia", "android": "android", "hey savant": "hey savant"}
 KO_PHRASES = ["고객님", "죄송합니다", "비행기", "주말에", "드디어", "때문에"]
 FLOOR_THRESHOLD = -5.9
 
@@ -89,6 +91,7 @@ def main() -> int:
     ap.add_argument("--lang", choices=["en", "ko"], required=True)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot", type=Path)
+    ap.add_argument("--keywords", help="comma-separated subset of the English wake words")
     ap.add_argument("--limit", type=int, default=0, help="at most this many clips per set (quick runs)")
     ap.add_argument("--states-per-phone", type=int, default=None, help="graph option to compare")
     ap.add_argument("--floor", type=float, default=None, help="emission floor to compare")
@@ -103,12 +106,14 @@ def main() -> int:
                     + [r for r in read_manifest(args.data / "en_speech_commands") if r["text"]])
         if args.limit:
             neg_rows = neg_rows[: args.limit]
-        model = build(list(EN_KEYWORDS), "en", args)
+        keywords = args.keywords.split(",") if args.keywords else list(EN_KEYWORDS)
+        model = build(keywords, "en", args)
         det = Detector(model, acoustic=AcousticModel(args.acoustic) if args.acoustic else None)
         neg = run(det, neg_rows, "negatives")
         hours = sum(r["duration_s"] for r in neg_rows) / 3600
         speakers = len({r["speaker"] for r in neg_rows})
-        for kw, text in EN_KEYWORDS.items():
+        for kw in keywords:
+            text = EN_KEYWORDS[kw]
             pos_rows = [r for r in wake if r["text"].strip().lower() == text]
             if args.limit:
                 pos_rows = pos_rows[: args.limit]

@@ -2,6 +2,8 @@
 # Fuzz the keyword-model reader and the decoder with libFuzzer (one core).
 #
 #   tools/fuzz.sh [SECONDS] [OUTDIR]
+#   FUZZ_TARGET=proto tools/fuzz.sh [SECONDS] [OUTDIR]   # the flashing protocol's
+#       frame receiver (kws_core/fuzz/fuzz_proto.c; default OUTDIR build/fuzz-proto)
 #
 # SECONDS: how long libFuzzer runs (default 60). OUTDIR: where everything goes
 # (default build/fuzz): the fuzz_model binary, seeds/ (real models made by
@@ -21,7 +23,15 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SECS="${1:-60}"
-OUTDIR="${2:-$ROOT/build/fuzz}"
+TARGET="${FUZZ_TARGET:-model}"
+case "$TARGET" in
+    model) DEFAULT_OUT="$ROOT/build/fuzz"
+           SRCS=("$ROOT/kws_core/fuzz/fuzz_model.c" "$ROOT/kws_core/src/kws_model.c" "$ROOT/kws_core/src/kws_decoder.c") ;;
+    proto) DEFAULT_OUT="$ROOT/build/fuzz-proto"
+           SRCS=("$ROOT/kws_core/fuzz/fuzz_proto.c" "$ROOT/kws_core/src/kws_proto.c" "$ROOT/kws_core/src/kws_model.c") ;;
+    *) echo "fuzz.sh: FUZZ_TARGET must be model or proto, got '$TARGET'" >&2; exit 2 ;;
+esac
+OUTDIR="${2:-$DEFAULT_OUT}"
 PYTHON="${PYTHON:-python3}"
 CLANG="${CLANG:-clang}"
 
@@ -31,7 +41,7 @@ esac
 
 mkdir -p "$OUTDIR"
 OUTDIR="$(cd "$OUTDIR" && pwd)"
-BIN="$OUTDIR/fuzz_model"
+BIN="$OUTDIR/fuzz_$TARGET"
 SEEDS="$OUTDIR/seeds"
 CORPUS="$OUTDIR/corpus"
 LOG="$OUTDIR/fuzz.log"
@@ -46,20 +56,43 @@ echo "fuzz.sh: building $BIN" >&2
 if ! "$CLANG" -std=c99 -Wall -Wextra -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -I"$ROOT/kws_core/include" \
-        "$ROOT/kws_core/fuzz/fuzz_model.c" "$ROOT/kws_core/src/kws_model.c" \
-        "$ROOT/kws_core/src/kws_decoder.c" -lm -o "$BIN"; then
+        "${SRCS[@]}" -lm -o "$BIN"; then
     echo "fuzz.sh: build failed (if the libFuzzer or sanitizer runtime is missing: apt-get install libclang-rt-14-dev, or the one for your clang)" >&2
     exit 2
 fi
 
 echo "fuzz.sh: making seeds in $SEEDS with $PYTHON" >&2
 rm -rf "$SEEDS"
-if ! "$PYTHON" "$ROOT/tools/make_fuzz_corpus.py" "$SEEDS" >&2; then
+if [ "$TARGET" = proto ]; then
+    # Frames as kws-flash sends them (kws.flash.encode_frame), text lines, a bad frame.
+    mkdir -p "$SEEDS"
+    if ! "$PYTHON" - "$SEEDS" >&2 <<'PYEOF'
+import struct, sys
+from pathlib import Path
+from kws.flash import encode_frame
+out = Path(sys.argv[1])
+seeds = {
+    "hello": encode_frame(1, 5, struct.pack("<HH", 1, 520)),
+    "info": encode_frame(2, 6),
+    "begin": encode_frame(3, 7, struct.pack("<III", 456, 0x1234, 0x12D221D3)),
+    "data": encode_frame(4, 8, struct.pack("<I", 0) + bytes(range(256)) * 2),
+    "commit_bye": encode_frame(5, 9) + encode_frame(7, 10),
+    "mixed": b"READY\npost 12\r\n" + encode_frame(5, 0xC0) + b"\xc0\xdb\x01\xc0" + encode_frame(2, 0xDB, b"\xdb\xc0"),
+}
+for name, data in seeds.items():
+    (out / name).write_bytes(data)
+PYEOF
+    then
+        echo "fuzz.sh: could not make the seed corpus (is kws installed for $PYTHON?)" >&2
+        exit 2
+    fi
+elif ! "$PYTHON" "$ROOT/tools/make_fuzz_corpus.py" "$SEEDS" >&2; then
     echo "fuzz.sh: could not make the seed corpus (is kws installed for $PYTHON?)" >&2
     exit 2
 fi
 # Crash inputs kept as regression tests are seeds too.
 REGRESSIONS="$ROOT/kws_core/fuzz/regressions"
+[ "$TARGET" = model ] || REGRESSIONS="$ROOT/kws_core/fuzz/regressions-$TARGET"
 for f in "$REGRESSIONS"/*; do
     case "$(basename "$f")" in README*|.*) continue ;; esac
     [ -f "$f" ] && cp "$f" "$SEEDS/regression-$(basename "$f")"

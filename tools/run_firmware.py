@@ -17,7 +17,8 @@ shipped acoustic model for the keyword model's phone set is used when there is o
 
 As a module (tests/test_firmware.py, tools/firmware_report.py): :func:`build`,
 :func:`run`, :func:`uart_session`, :func:`detect`, :func:`decode_posteriors`,
-:func:`features`, :func:`missing_tools`.
+:func:`features`, :func:`missing_tools`; :class:`SerialDevice` (UART0 as a TCP serial
+port, flash slots in a file: kws-flash and tests/test_flash.py).
 
 Instruction counts: with ``icount=True`` QEMU runs with ``-icount shift=0`` (one
 instruction per ns of virtual time); the firmware times each stage with the CMSDK APB
@@ -397,6 +398,108 @@ def uart_session(steps: list[tuple[str, bytes | None]], boot_args: list[str] = (
 
 def parse_uart(lines: list[UartLine]) -> FwResult:
     return parse("\n".join(l.text for l in lines))
+
+
+# --------------------------------------------------------------------------------------
+# UART0 as a TCP serial port, flash slots in a file (kws-flash; tests/test_flash.py)
+# --------------------------------------------------------------------------------------
+
+FLASH_SLOTS_OFFSET = 0xF00000  # FLASHSLOTS (0x21F00000) inside the 16 MB PSRAM file
+PSRAM_SIZE = 16 * 1024 * 1024
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SerialDevice:
+    """The firmware in QEMU as a device on a serial line: UART0 is a TCP server
+    (``socket://127.0.0.1:PORT`` for pyserial / kws-flash) and the board's PSRAM, whose
+    top MB holds the keyword-model slots (firmware/src/fw_flash.c), is a file
+    (memory-backend-file, share=on): every write the guest makes is in the file at once,
+    so the slots survive a guest reset (SYSRESETREQ: QEMU reloads the ELF, which puts
+    nothing there) and :meth:`kill` + :meth:`start` (power cut, restart).
+
+    ``boot_args``: semihosting commands run before ``uart`` (``net FILE``, ``phoneset ID``).
+    The console (semihosting) output is collected in :attr:`console`.
+    """
+
+    def __init__(self, flash_file: str | os.PathLike, boot_args: list[str] = (), elf=None,
+                 port: int | None = None) -> None:
+        self.flash_file = Path(flash_file)
+        self.boot_args = list(boot_args)
+        self.elf = Path(elf) if elf else default_elf()
+        self.port = port or free_tcp_port()
+        self.proc: subprocess.Popen | None = None
+        self.console_lines: list[str] = []
+        self._reader: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"socket://127.0.0.1:{self.port}"
+
+    @property
+    def console(self) -> str:
+        return "\n".join(self.console_lines)
+
+    def command(self) -> list[str]:
+        return [QEMU, "-M", "mps2-an386,memory-backend=psram", "-object",
+                f"memory-backend-file,id=psram,size={PSRAM_SIZE},mem-path={self.flash_file},share=on",
+                "-display", "none", "-monitor", "none",
+                "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=off,nodelay=on",
+                "-semihosting-config", _semi_args([*self.boot_args, "uart"]), "-kernel", str(self.elf)]
+
+    def start(self, timeout: float = 30) -> "SerialDevice":
+        if self.proc is not None and self.proc.poll() is None:
+            raise FirmwareError("device already running")
+        n0 = len(self.console_lines)
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        def read(proc=self.proc):
+            for line in proc.stdout:
+                self.console_lines.append(line.rstrip("\n"))
+
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
+        self.wait_console("ACTIVE ", timeout, start=n0)
+        return self
+
+    def wait_console(self, prefix: str, timeout: float = 30, start: int = 0) -> str:
+        """The first console line from index ``start`` on that starts with ``prefix``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.console_lines[start:]:
+                if line.startswith(prefix):
+                    return line
+            if self.proc is not None and self.proc.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.02)
+        raise FirmwareError(f"no {prefix!r} line from the firmware:\n" + "\n".join(self.console_lines[-20:]))
+
+    def kill(self) -> None:
+        """Power cut: SIGKILL, no chance to finish anything."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc is not None:
+            self.proc.wait(timeout=30)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+
+    stop = kill
+
+    def slots_image(self) -> bytes:
+        """The bytes of the slot region (what the device's flash holds now)."""
+        with open(self.flash_file, "rb") as f:
+            f.seek(FLASH_SLOTS_OFFSET)
+            return f.read(2 * 68 * 1024)
+
+    def __enter__(self) -> "SerialDevice":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.kill()
 
 
 # --------------------------------------------------------------------------------------

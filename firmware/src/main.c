@@ -25,6 +25,12 @@
  *   uart             read further commands from UART0 (output goes there too)
  *   quit             (UART) leave; the program exits
  *
+ * On the UART, protocol frames (SLIP, kws_proto.h) are taken between the text
+ * lines: they update the keyword model in flash (fw_flash.c,
+ * docs/flash-protocol.md). At boot, and when the phone set changes (net,
+ * phoneset), the device runs the newest valid model in flash, else the one
+ * compiled in (ACTIVE line); `model` replaces it in RAM until the next change.
+ *
  * Memory: no allocation anywhere. Every object lives in a static arena whose size
  * is checked against what the core reports (kws_*_size) when it is built.
  * Output lines: BOOT, MODEL, NET, DET, END, TIME, ERR, SUMMARY (docs/firmware.md).
@@ -34,9 +40,11 @@
 #include <string.h>
 
 #include "board.h"
+#include "fw_flash.h"
 #include "fw_net.h"
 #include "kws.h"
 #include "kws_frontend.h"
+#include "kws_proto.h"
 
 #ifndef FW_MODEL_MAX
 #define FW_MODEL_MAX 6144u /* bytes of keyword model (< 1 KB per keyword) */
@@ -69,6 +77,7 @@ static uint64_t net_test_buf[FW_NET_TEST_MAX / 8u] __attribute__((section(".test
 
 static kws_model model;
 static int model_ok;
+static int model_source; /* FW_SRC_*: where the running model came from */
 static kws_decoder *dec;
 static kws_frontend *fe;
 static uint32_t expected_phone_set; /* 0: any */
@@ -365,13 +374,85 @@ static void run_audio(src *s, int stage)
 /* Commands                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------------ */
+/* The running keyword model (also for fw_flash.c)                          */
+/* ------------------------------------------------------------------------ */
+
+uint32_t fw_phone_set(void) { return expected_phone_set; }
+uint32_t fw_n_phones(void) { return fwnet_loaded() ? fwnet_n_phones() : 0u; }
+uint32_t fw_max_keywords(void) { return FW_MAX_KEYWORDS; }
+uint32_t fw_decoder_room(void) { return (uint32_t)(sizeof arena - mark_net); }
+
+kws_status fw_model_check(const void *data, size_t n, const char **why)
+{
+    kws_model m;
+    size_t need;
+    kws_status st = kws_model_parse(data, n, expected_phone_set, &m);
+    if (st != KWS_OK) {
+        *why = kws_status_str(st);
+        return st;
+    }
+    if (fwnet_loaded() && m.n_phones != fwnet_n_phones()) {
+        *why = "model's phone count differs from the network's";
+        return KWS_ERR_PHONESET;
+    }
+    if (m.n_keywords > FW_MAX_KEYWORDS) {
+        *why = "too many keywords for the firmware";
+        return KWS_ERR_NOMEM;
+    }
+    need = kws_decoder_size(&m);
+    if (need == 0u || ((need + 7u) & ~(size_t)7u) > sizeof arena - mark_net) {
+        *why = "arena too small for this model's decoder";
+        return KWS_ERR_NOMEM;
+    }
+    *why = "ok";
+    return KWS_OK;
+}
+
+kws_status fw_model_use(const void *data, size_t n, int source, const char **why)
+{
+    kws_model m;
+    size_t need;
+    void *mem;
+    kws_status st;
+    if (data == NULL) { /* no model */
+        model_ok = 0;
+        dec = NULL;
+        model_source = FW_SRC_NONE;
+        *why = "ok";
+        return KWS_OK;
+    }
+    st = fw_model_check(data, n, why);
+    if (st != KWS_OK) return st;
+    (void)kws_model_parse(data, n, expected_phone_set, &m);
+    need = kws_decoder_size(&m);
+    model_ok = 0;
+    dec = NULL;
+    model = m;
+    arena_used = mark_net;
+    mem = arena_alloc(need);
+    st = mem ? kws_decoder_init(&model, mem, need, &dec) : KWS_ERR_NOMEM;
+    if (st != KWS_OK) {
+        *why = kws_status_str(st);
+        return st;
+    }
+    model_ok = 1;
+    model_source = source;
+    return KWS_OK;
+}
+
+const kws_model *fw_model_current(int *source)
+{
+    *source = model_ok ? model_source : FW_SRC_NONE;
+    return model_ok ? &model : NULL;
+}
+
 static void cmd_model(src *s)
 {
     int32_t n;
     kws_status st;
-    size_t need;
     uint8_t extra;
-    void *mem;
+    const char *why = "";
     model_ok = 0;
     dec = NULL;
     n = src_read_full(s, model_buf, FW_MODEL_MAX);
@@ -383,32 +464,11 @@ static void cmd_model(src *s)
         err("model", KWS_ERR_NOMEM, "model larger than the firmware's model buffer");
         return;
     }
-    st = kws_model_parse(model_buf, (size_t)n, expected_phone_set, &model);
+    st = fw_model_use(model_buf, (size_t)n, FW_SRC_RAM, &why);
     if (st != KWS_OK) {
-        err("model", (int)st, kws_status_str(st));
+        err("model", (int)st, why);
         return;
     }
-    if (fwnet_loaded() && model.n_phones != fwnet_n_phones()) {
-        err("model", KWS_ERR_PHONESET, "model's phone count differs from the network's");
-        return;
-    }
-    if (model.n_keywords > FW_MAX_KEYWORDS) {
-        err("model", KWS_ERR_NOMEM, "too many keywords for the firmware");
-        return;
-    }
-    need = kws_decoder_size(&model);
-    arena_used = mark_net;
-    mem = arena_alloc(need);
-    if (need == 0u || mem == NULL) {
-        err("model", KWS_ERR_NOMEM, "arena too small for this model's decoder");
-        return;
-    }
-    st = kws_decoder_init(&model, mem, need, &dec);
-    if (st != KWS_OK) {
-        err("model", (int)st, kws_status_str(st));
-        return;
-    }
-    model_ok = 1;
     out_str("MODEL ok keywords=");
     out_u64(model.n_keywords);
     out_str(" phones=");
@@ -418,7 +478,7 @@ static void cmd_model(src *s)
     out_str(" bytes=");
     out_u64(model.size);
     out_str(" decoder_bytes=");
-    out_u64(need);
+    out_u64(kws_decoder_size(&model));
     out_str(" phone_set=");
     out_u64(model.phone_set_id);
     out_str(" arena_used=");
@@ -497,6 +557,7 @@ static void cmd_net(src *s)
         return;
     }
     net_loaded_msg("file");
+    fw_slots_activate(); /* the flash model for the new phone set */
 }
 
 /* A loop of a known instruction count, to check timer ticks against
@@ -518,19 +579,25 @@ static void run_command(int argc, char **argv, int uart);
 static void uart_loop(void)
 {
     static char line[FW_LINE_MAX];
+    static kws_proto_rx rx;
     char *argv[4];
     uart_init();
     out_set(OUT_UART);
     out_str("READY\n");
+    kws_proto_rx_init(&rx);
     for (;;) {
-        uint32_t n = 0;
+        uint32_t n = 0, i;
         int argc = 0;
         char *p;
-        for (;;) {
-            char c = (char)uart_getc();
-            if (c == '\n') break;
-            if (c == '\r') continue;
-            if (n + 1u < FW_LINE_MAX) line[n++] = c;
+        kws_proto_frame f;
+        kws_proto_event ev = kws_proto_rx_push(&rx, uart_getc(), &f);
+        if (ev == KWS_PROTO_FRAME) {
+            (void)fw_proto_handle(&f); /* BYE: back to text lines, nothing to do */
+            continue;
+        }
+        if (ev != KWS_PROTO_TEXT) continue; /* a byte of a frame, or a bad frame dropped */
+        for (i = 0; i < f.len && n + 1u < FW_LINE_MAX; i++) {
+            if (f.payload[i] != '\r') line[n++] = (char)f.payload[i];
         }
         line[n] = 0;
         p = line;
@@ -558,6 +625,7 @@ static void run_command(int argc, char **argv, int uart)
         expected_phone_set = parse_u32(argv[1], &ok);
         phone_set_given = 1;
         if (!ok) err(c, KWS_ERR_ARG, "bad number");
+        else fw_slots_activate(); /* the flash model for this phone set */
         return;
     }
     if (strcmp(c, "calib") == 0 && argc >= 2) {
@@ -701,6 +769,7 @@ int main(void)
             else err("net", (int)st, kws_status_str(st));
         }
     }
+    fw_slots_activate(); /* newest valid model in flash, else the built-in one */
 
     n = sh_cmdline(cmdline, sizeof cmdline);
     if (n < 0) n = 0;
