@@ -523,7 +523,7 @@ typedef struct stream_layer {
     uint16_t K, cin, cout, dm;
     uint32_t n;           /* conv: K * cin */
     int32_t ooff, amin, amax;
-    uint32_t fast;        /* fb includes the bias and fb + dot fits int32 */
+    uint32_t fast;        /* bit 0: fb includes the bias and fb + dot fits int32; bit 1: see init */
     uint32_t type;
 } stream_layer;
 
@@ -654,7 +654,8 @@ kws_status kws_net_stream_init(const kws_net *net, void *mem, size_t len, kws_ne
         }
         if (fast)
             for (o = 0; o < P->cout; o++) P->fb[o] += P->bias[o];
-        P->fast = (uint32_t)fast;
+        /* bit 1: outputs span int8 (act_min -128, act_max 127): SSAT clamps */
+        P->fast = (uint32_t)fast | (fast && P->amin == -128 && P->amax == 127 ? 2u : 0u);
     }
     /* softmax: exp term of every possible difference to the row maximum */
     for (d = 0; d < 256u; d++) {
@@ -786,10 +787,65 @@ KWS_INLINE int8_t rq_apply(const rq_chan *q, int32_t acc, const uint32_t fast)
 static void rq_out(const stream_layer *P, uint32_t o, const int32_t *dot, uint32_t m, int8_t *dst,
                    size_t step)
 {
+    uint32_t i;
+#if KWS_NET_DSP
+    const int32_t sh = P->shift[o];
+    if (P->fast == 3u && sh <= -2) {
+        /* the common case on the M4 (see below), e = -shift >= 2: the
+         * constant 2^30 + 2^(30 + e) - [a < 0] 2^31 is, as two words,
+         * (2^(e - 2) - [a < 0], 2^30 | (a & 2^31)), so N takes an AND, an
+         * ORR, a SUB and one SMLAL; the clamp to int8 is one SSAT */
+        const int32_t f = P->fb[o], mult = P->mult[o], ooff = P->ooff;
+        const uint32_t chi = (uint32_t)1 << (-sh - 2);
+        const int e1 = -sh - 1;
+        for (i = 0; i < m; i++) {
+            const int32_t a = f + dot[i];
+            const uint32_t lo0 = 0x40000000u | ((uint32_t)a & 0x80000000u);
+            const uint32_t hi0 = chi - ((uint32_t)a >> 31);
+            const uint64_t u = ((((uint64_t)hi0) << 32) | lo0) + (uint64_t)((int64_t)a * mult);
+            *dst = (int8_t)__ssat(((int32_t)(uint32_t)(u >> 32) >> e1) + ooff, 8);
+            dst += step;
+        }
+        return;
+    }
+#endif
     const rq_chan q = rq_load(P, o);
     const int32_t f = P->fb[o];
-    uint32_t i;
-    if (q.fast && q.left == 0) { /* the usual case: bias folded, multiplier < 1 */
+    if (q.fast && q.left == 0 && q.right >= 1) {
+        /* the usual case: bias folded, multiplier < 1, a right shift e >= 1.
+         * TFLite's double rounding, RoundingDivideByPOT(SRDHM(a, m), e), is
+         * floor(N / 2^(31 + e)) with N = a m + 2^30 + 2^(30 + e) - [a < 0] 2^31
+         * (nested floors; the rounding tie test on the sign of SRDHM(a, m) may
+         * use the sign of a, as they differ only where SRDHM gives 0, which is
+         * never a tie): one 32x32->64 multiply-accumulate (SMLAL) and an
+         * arithmetic shift of its high word. |N| < 2^63; the result's
+         * magnitude is <= 2^30, so adding the output offset cannot overflow. */
+        const uint64_t c = ((uint64_t)1 << 30) + ((uint64_t)1 << (30 + q.right));
+        const int32_t mult = q.mult, lo = q.lo + q.ooff, hi = q.hi + q.ooff, ooff = q.ooff;
+        const int e1 = q.right - 1;
+#if KWS_NET_DSP
+        if (lo == -128 && hi == 127) {
+            for (i = 0; i < m; i++) {
+                const int32_t a = f + dot[i];
+                const uint64_t u = (uint64_t)((int64_t)a * mult) + c - ((uint64_t)((uint32_t)a >> 31) << 31);
+                const int32_t v = ((int32_t)(uint32_t)(u >> 32) >> e1) + ooff;
+                *dst = (int8_t)__ssat(v, 8);
+                dst += step;
+            }
+            return;
+        }
+#endif
+        for (i = 0; i < m; i++) {
+            const int32_t a = f + dot[i];
+            const uint64_t u = (uint64_t)((int64_t)a * mult) + c - ((uint64_t)((uint32_t)a >> 31) << 31);
+            const uint32_t h = (uint32_t)(u >> 32);
+            int32_t v = KWS_ASR(h <= 0x7FFFFFFFu ? (int32_t)h : (int32_t)(h - 0x80000000u) - INT32_MAX - 1, e1) + ooff;
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+            *dst = (int8_t)v;
+            dst += step;
+        }
+    } else if (q.fast && q.left == 0) { /* right shift 0 */
         const int32_t mult = q.mult, mask = q.mask, half = q.half, lo = q.lo, hi = q.hi;
         const int right = q.right;
         for (i = 0; i < m; i++) {
