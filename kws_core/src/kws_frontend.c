@@ -295,18 +295,64 @@ static void kws_fe_fft(const kws_frontend *fe)
     }
     /* Twiddle for butterfly j of a span of `len` points: e^{-2 pi i j/len}
      * = table entry j * (N/len) = j * (2M/len). */
-    for (len = 2; len <= m; len <<= 1) {
-        uint32_t h = len >> 1, stride = (2u * m) / len;
-        for (i = 0; i < m; i += len) {
-            for (j = 0; j < h; j++) {
-                float wr = cs[j * stride], wi = -sn[j * stride];
-                uint32_t a = i + j, b = a + h;
-                float tr = wr * re[b] - wi * im[b];
-                float ti = wr * im[b] + wi * re[b];
-                re[b] = re[a] - tr;
-                im[b] = im[a] - ti;
-                re[a] += tr;
-                im[a] += ti;
+    /* The passes run in pairs (len, 2 len), fused: the four points i, i + h,
+     * i + len, i + len + h (h = len / 2) go through their two butterflies of
+     * pass len and their two of pass 2 len in registers, with the three
+     * twiddles loaded once per j. Every butterfly is the same operations, on
+     * the same values, as in one pass at a time (those of a pass are
+     * independent), so the result is bit-identical; only loads and stores
+     * are saved. An odd pass count starts with the len = 2 pass alone. */
+    len = 2;
+    if ((fe->log2_half & 1u) != 0u) {
+        for (i = 0; i < m; i += 2) {
+            float wr = cs[0], wi = -sn[0];
+            float tr = wr * re[i + 1] - wi * im[i + 1];
+            float ti = wr * im[i + 1] + wi * re[i + 1];
+            re[i + 1] = re[i] - tr;
+            im[i + 1] = im[i] - ti;
+            re[i] += tr;
+            im[i] += ti;
+        }
+        len = 4;
+    }
+    for (; len < m; len <<= 2) {
+        const uint32_t h = len >> 1, s1 = (2u * m) / len, s2 = m / len, step = 2u * len;
+        for (j = 0; j < h; j++) {
+            const float w1r = cs[j * s1], w1i = -sn[j * s1];
+            const float w2r = cs[j * s2], w2i = -sn[j * s2];
+            const float w3r = cs[(j + h) * s2], w3i = -sn[(j + h) * s2];
+            for (i = j; i < m; i += step) {
+                float x0r = re[i], x0i = im[i];
+                float x1r = re[i + h], x1i = im[i + h];
+                float x2r = re[i + len], x2i = im[i + len];
+                float x3r = re[i + len + h], x3i = im[i + len + h];
+                float tr, ti;
+                /* pass len: (0, 1) and (2, 3), twiddle j */
+                tr = w1r * x1r - w1i * x1i;
+                ti = w1r * x1i + w1i * x1r;
+                x1r = x0r - tr;
+                x1i = x0i - ti;
+                x0r = x0r + tr;
+                x0i = x0i + ti;
+                tr = w1r * x3r - w1i * x3i;
+                ti = w1r * x3i + w1i * x3r;
+                x3r = x2r - tr;
+                x3i = x2i - ti;
+                x2r = x2r + tr;
+                x2i = x2i + ti;
+                /* pass 2 len: (0, 2), twiddle j, and (1, 3), twiddle j + h */
+                tr = w2r * x2r - w2i * x2i;
+                ti = w2r * x2i + w2i * x2r;
+                re[i + len] = x0r - tr;
+                im[i + len] = x0i - ti;
+                re[i] = x0r + tr;
+                im[i] = x0i + ti;
+                tr = w3r * x3r - w3i * x3i;
+                ti = w3r * x3i + w3i * x3r;
+                re[i + len + h] = x1r - tr;
+                im[i + len + h] = x1i - ti;
+                re[i + h] = x1r + tr;
+                im[i + h] = x1i + ti;
             }
         }
     }
@@ -329,7 +375,11 @@ static void kws_fe_frame(kws_frontend *fe, float *out)
     mean = (float)sum * fe->inv_scale;
 
     /* Window, zero-pad and pack: z[n] = x[2n] + i x[2n+1]. */
-    for (i = 0; i < m; i++) {
+    for (i = 0; 2u * i + 1u < len; i++) {
+        re[i] = ((float)s[2u * i] * scale - mean) * w[2u * i];
+        im[i] = ((float)s[2u * i + 1u] * scale - mean) * w[2u * i + 1u];
+    }
+    for (; i < m; i++) {
         uint32_t e = 2u * i, o = e + 1u;
         re[i] = e < len ? ((float)s[e] * scale - mean) * w[e] : 0.0f;
         im[i] = o < len ? ((float)s[o] * scale - mean) * w[o] : 0.0f;

@@ -781,6 +781,18 @@ KWS_INLINE int8_t rq_apply(const rq_chan *q, int32_t acc, const uint32_t fast)
     return (int8_t)(v + q->ooff);
 }
 
+#if KWS_NET_DSP
+/* The M4 requantisation of a = fb[o] + dot for fast == 3 and shift = -e,
+ * e >= 2 (see rq_out): chi = 2^(e - 2), e1 = e - 1. */
+KWS_INLINE int8_t rq_hot(int32_t a, int32_t mult, uint32_t chi, int e1, int32_t ooff)
+{
+    const uint32_t lo0 = 0x40000000u | ((uint32_t)a & 0x80000000u);
+    const uint32_t hi0 = chi - ((uint32_t)a >> 31);
+    const uint64_t u = ((((uint64_t)hi0) << 32) | lo0) + (uint64_t)((int64_t)a * mult);
+    return (int8_t)__ssat(((int32_t)(uint32_t)(u >> 32) >> e1) + ooff, 8);
+}
+#endif
+
 /* m outputs of channel o from their dot products (fb[o] not included), to
  * dst[0], dst[step], ... (a function of its own: the kernels keep their
  * registers for the dot products) */
@@ -799,11 +811,7 @@ static void rq_out(const stream_layer *P, uint32_t o, const int32_t *dot, uint32
         const uint32_t chi = (uint32_t)1 << (-sh - 2);
         const int e1 = -sh - 1;
         for (i = 0; i < m; i++) {
-            const int32_t a = f + dot[i];
-            const uint32_t lo0 = 0x40000000u | ((uint32_t)a & 0x80000000u);
-            const uint32_t hi0 = chi - ((uint32_t)a >> 31);
-            const uint64_t u = ((((uint64_t)hi0) << 32) | lo0) + (uint64_t)((int64_t)a * mult);
-            *dst = (int8_t)__ssat(((int32_t)(uint32_t)(u >> 32) >> e1) + ooff, 8);
+            *dst = rq_hot(f + dot[i], mult, chi, e1, ooff);
             dst += step;
         }
         return;
@@ -977,6 +985,20 @@ static uint32_t conv4(const kws_net_stream *s, const stream_layer *P, uint32_t n
                 a1 += (int32_t)*w * x0[j + cin];
                 a2 += (int32_t)*w * x0[j + 2u * cin];
                 a3 += (int32_t)*w * x0[j + 3u * cin];
+            }
+            {
+                const int32_t sh = P->shift[o];
+                if (P->fast == 3u && sh <= -2) { /* rq_out's common case, inline */
+                    const int32_t f = P->fb[o], mult = P->mult[o], ooff = P->ooff;
+                    const uint32_t chi = (uint32_t)1 << (-sh - 2);
+                    const int e1 = -sh - 1;
+                    int8_t *dst = om.base + t * om.ts + o * om.os;
+                    dst[0] = rq_hot(f + a0, mult, chi, e1, ooff);
+                    dst[om.ts] = rq_hot(f + a1, mult, chi, e1, ooff);
+                    dst[2u * om.ts] = rq_hot(f + a2, mult, chi, e1, ooff);
+                    dst[3u * om.ts] = rq_hot(f + a3, mult, chi, e1, ooff);
+                    continue;
+                }
             }
             d[0] = a0;
             d[1] = a1;
