@@ -129,6 +129,7 @@ def report(net_arg: str | None = None, quick: bool = False) -> dict:
                                 "bytes_per_keyword": len(many) / n_sweep,
                                 "marginal_bytes_per_keyword": (len(many) - len(one)) / (n_sweep - 1)}
         (tmp / "m.kwm").write_bytes(many)
+        (tmp / "m1.kwm").write_bytes(one)
 
         # Speed: a detection run under -icount.
         seconds = 1.0 if quick else 5.0
@@ -153,6 +154,14 @@ def report(net_arg: str | None = None, quick: bool = False) -> dict:
             r2 = fw.decode_posteriors(many, lp, elf=elf, icount=True)
             ips["decoder"] = r2.times[-1]["dec"] * r2.insns_per_tick / seconds
         ips["total"] = sum(v for v in ips.values() if v)
+        if kwn is not None:  # the same run with one keyword (a product's usual wake word)
+            r1 = fw.run(["model", str(tmp / "m1.kwm"), "detect", str(tmp / "a.pcm")], elf=elf, icount=True)
+            t1 = r1.times[-1]
+            s1 = t1["samples"] / 16000
+            one_kw = {k: t1[key] * r1.insns_per_tick / s1 for k, key in
+                      (("frontend", "fe"), ("network", "net"), ("decoder", "dec"))}
+            one_kw["total"] = sum(one_kw.values())
+            rep["instructions_per_second_one_keyword"] = one_kw
         rep.update(instructions_per_tick=ipt, audio_seconds=secs, instructions_per_second=ips,
                    stack_max_bytes=res.summary["stack_used"], stack_reserved_bytes=res.summary["stack_size"],
                    arena_bytes=res.boot.get("arena"), frontend_bytes=res.boot.get("frontend_bytes"),
@@ -162,7 +171,10 @@ def report(net_arg: str | None = None, quick: bool = False) -> dict:
     kpk = rep["keyword_model"]["bytes_per_keyword"]
     rep["meets"] = {"ram": ram <= GOALS["ram_bytes"], "flash": flash <= GOALS["flash_bytes"],
                     "bytes_per_keyword": kpk <= GOALS["bytes_per_keyword"],
-                    "instructions": ips["total"] <= GOALS["instructions_per_second_total"]}
+                    "instructions": ips["total"] <= GOALS["instructions_per_second_total"],
+                    "instructions_one_keyword": (rep["instructions_per_second_one_keyword"]["total"]
+                                                 <= GOALS["instructions_per_second_total"]
+                                                 if "instructions_per_second_one_keyword" in rep else None)}
     return rep
 
 
@@ -196,7 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"speed:    instructions per second of audio ({rep['audio_seconds']:.1f} s, -icount shift=0,"
           f" {rep['instructions_per_tick']:.2f} instructions/timer tick)")
     print(f"          front end {fmt(ips['frontend'])}  network {fmt(ips['network'])}  decoder {fmt(ips['decoder'])}"
-          f"  total {fmt(ips['total'])}   goal < 20 M  {ok(rep['meets']['instructions'])}")
+          f"  total {fmt(ips['total'])}   goal < 20 M  {ok(rep['meets']['instructions'])}"
+          f"  ({km['keywords']} keywords)")
+    if "instructions_per_second_one_keyword" in rep:
+        o = rep["instructions_per_second_one_keyword"]
+        print(f"          front end {fmt(o['frontend'])}  network {fmt(o['network'])}  decoder {fmt(o['decoder'])}"
+              f"  total {fmt(o['total'])}   goal < 20 M  {ok(rep['meets']['instructions_one_keyword'])}"
+              f"  (1 keyword)")
     return 0
 
 

@@ -8,7 +8,7 @@
  *   [kws_frontend]
  *   [float window x frame_length]
  *   [float cos x fft_size/2][float sin x fft_size/2]     twiddles, 2 pi k / N
- *   [uint16 bitrev x fft_size/2]
+ *   [uint16 bitrev x fft_size/2]                       bit-reversal swap pairs
  *   [float re x fft_size/2][float im x fft_size/2]       FFT work area
  *   [float power x (fft_size/2 + 1)]
  *   [kws_fe_band x n_mels]                               sparse mel filters
@@ -44,7 +44,7 @@ struct kws_frontend {
     const float *window;
     const float *cos_t;
     const float *sin_t;
-    const uint16_t *bitrev;
+    const uint16_t *bitrev; /* swap pairs (i, r), ended by (0, 0) */
     float *re;
     float *im;
     float *power;
@@ -225,15 +225,24 @@ kws_status kws_frontend_init(const kws_frontend_config *cfg, void *mem, size_t l
         sin_t[i] = (float)sin(a);
     }
 
-    /* Bit reversal of log2(M)-bit indices. */
+    /* Bit reversal of log2(M)-bit indices, as the list of the pairs (i, r)
+     * with i < r that the permutation swaps, ended by (0, 0): 0 and M - 1
+     * are their own reversals, so at most (M - 2) / 2 pairs, which with the
+     * end mark fit the M entries. */
+    m = 0;
     for (i = 0; i < half; i++) {
         uint32_t r = 0, v = i, b;
         for (b = 0; b < bits; b++) {
             r = (r << 1) | (v & 1u);
             v >>= 1;
         }
-        bitrev[i] = (uint16_t)r;
+        if (r > i) {
+            bitrev[m++] = (uint16_t)i;
+            bitrev[m++] = (uint16_t)r;
+        }
     }
+    bitrev[m] = 0;
+    bitrev[m + 1u] = 0;
 
     /* Sparse mel filters. */
     bin_hz = (double)cfg->sample_rate / (double)cfg->fft_size;
@@ -286,11 +295,15 @@ static void kws_fe_fft(const kws_frontend *fe)
     const float *cs = fe->cos_t, *sn = fe->sin_t;
     uint32_t m = fe->half, i, j, len;
 
-    for (i = 0; i < m; i++) {
-        uint32_t r = fe->bitrev[i];
-        if (r > i) {
-            float t = re[i]; re[i] = re[r]; re[r] = t;
-            t = im[i]; im[i] = im[r]; im[r] = t;
+    {
+        const uint16_t *p = fe->bitrev; /* pairs (i, r), i < r, then (0, 0) */
+        for (;;) {
+            uint32_t a = p[0], r = p[1];
+            float t;
+            if (a == r) break;
+            t = re[a]; re[a] = re[r]; re[r] = t;
+            t = im[a]; im[a] = im[r]; im[r] = t;
+            p += 2;
         }
     }
     /* Twiddle for butterfly j of a span of `len` points: e^{-2 pi i j/len}
@@ -321,11 +334,13 @@ static void kws_fe_fft(const kws_frontend *fe)
             const float w1r = cs[j * s1], w1i = -sn[j * s1];
             const float w2r = cs[j * s2], w2i = -sn[j * s2];
             const float w3r = cs[(j + h) * s2], w3i = -sn[(j + h) * s2];
+            /* the four points through pointers (VLDR/VSTR take no register
+             * offset), each advanced by step */
+            float *r0 = re + j, *r1 = r0 + h, *r2 = r0 + len, *r3 = r2 + h;
+            float *i0 = im + j, *i1 = i0 + h, *i2 = i0 + len, *i3 = i2 + h;
             for (i = j; i < m; i += step) {
-                float x0r = re[i], x0i = im[i];
-                float x1r = re[i + h], x1i = im[i + h];
-                float x2r = re[i + len], x2i = im[i + len];
-                float x3r = re[i + len + h], x3i = im[i + len + h];
+                float x0r = *r0, x0i = *i0, x1r = *r1, x1i = *i1;
+                float x2r = *r2, x2i = *i2, x3r = *r3, x3i = *i3;
                 float tr, ti;
                 /* pass len: (0, 1) and (2, 3), twiddle j */
                 tr = w1r * x1r - w1i * x1i;
@@ -343,16 +358,18 @@ static void kws_fe_fft(const kws_frontend *fe)
                 /* pass 2 len: (0, 2), twiddle j, and (1, 3), twiddle j + h */
                 tr = w2r * x2r - w2i * x2i;
                 ti = w2r * x2i + w2i * x2r;
-                re[i + len] = x0r - tr;
-                im[i + len] = x0i - ti;
-                re[i] = x0r + tr;
-                im[i] = x0i + ti;
+                *r2 = x0r - tr;
+                *i2 = x0i - ti;
+                *r0 = x0r + tr;
+                *i0 = x0i + ti;
                 tr = w3r * x3r - w3i * x3i;
                 ti = w3r * x3i + w3i * x3r;
-                re[i + len + h] = x1r - tr;
-                im[i + len + h] = x1i - ti;
-                re[i + h] = x1r + tr;
-                im[i + h] = x1i + ti;
+                *r3 = x1r - tr;
+                *i3 = x1i - ti;
+                *r1 = x1r + tr;
+                *i1 = x1i + ti;
+                r0 += step; r1 += step; r2 += step; r3 += step;
+                i0 += step; i1 += step; i2 += step; i3 += step;
             }
         }
     }

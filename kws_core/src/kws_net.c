@@ -464,7 +464,14 @@ void kws_net_quantize_frame(const kws_net *net, const float *x, int8_t *q)
             q[i] = (int8_t)net->input_zero_point;
             continue;
         }
-        v = nearbyintf(v) + zp; /* round half to even, as numpy's round */
+        /* round half to even, as numpy's round: for |v| < 2^22, v + 1.5 * 2^23
+         * lies in [2^23, 2^24), where the float spacing is 1, so the sum rounds
+         * v to an integer, ties to even (1.5 * 2^23 is even), and the
+         * subtraction is exact (nearbyintf's result, in the default rounding
+         * mode, without a library call); larger |v| clip below anyway */
+        if (v >= 4194304.0f) v = 127.0f;
+        else if (v <= -4194304.0f) v = -128.0f;
+        else v = ((v + 12582912.0f) - 12582912.0f) + zp;
         if (v >= 127.0f) q[i] = 127;
         else if (v <= -128.0f) q[i] = -128;
         else q[i] = (int8_t)(int32_t)v;
@@ -540,7 +547,7 @@ struct kws_net_stream {
     int8_t *out_in;       /* logits rows of the last layer [BLOCK][n_phones] */
     int8_t *qout;         /* [chunk][n_phones] softmax output not yet returned */
     int32_t *exp_tab;     /* [256]: softmax exp term of diff = -d */
-    int32_t *xexp;        /* DSP: four input windows unpacked to int16 pairs */
+    int32_t *xexp;        /* DSP: eight input windows unpacked to int16 pairs */
     stream_layer *L;      /* [n_layers] */
 };
 
@@ -581,7 +588,7 @@ static size_t stream_plan(const kws_net *net, kws_net_stream *s, uint8_t *mem)
     }
     off += align8(net->n_feat) + 1024u + align8((size_t)net->chunk_frames * net->n_phones);
     if (s) s->xexp = (int32_t *)(void *)(mem + off);
-    off += KWS_NET_DSP ? align8(8u * max_n) : 0u; /* 4 windows x n int16 */
+    off += KWS_NET_DSP ? align8(16u * max_n) : 0u; /* 8 windows x n int16 */
     for (i = 0; i < net->n_layers; i++) {
         const kws_net_layer_rec *R = &net->layers[i];
         size_t rows = (size_t)R->kernel - 1u + KWS_NET_BLOCK;
@@ -911,12 +918,74 @@ static void expand_windows(int32_t *e, const int8_t *x, uint32_t cin, uint32_t g
 #endif
 
 #if KWS_NET_DSP
-/* conv frames in fours (t = 0, 4, ...): four frames share each weight load;
- * returns the frames done */
-static uint32_t conv4(const kws_net_stream *s, const stream_layer *P, uint32_t nout, out_map om)
+/* 8 dot products of one output channel: w (g groups of 4 bytes) with the 8
+ * windows expanded in x ([j][f][2]); a function of its own so that the 8
+ * accumulators, the unpacked weights and the pointers have the registers */
+static __attribute__((noinline)) void gemm8(const int8_t *w, const int32_t *x, uint32_t g, int32_t *d)
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    const int8_t *we = w + 4u * (g & ~1u);
+#define KWS_G8(A) ldrd_inc(&x, &p0, &p1); A = __smlad(w0, p0, A); A = __smlad(w1, p1, A);
+#define KWS_GROUP8 { \
+        uint32_t u = ld32(w); \
+        int32_t w0 = (int32_t)__sxtb16(u), w1 = (int32_t)sxtb16_ror8(u), p0, p1; \
+        KWS_G8(a0) KWS_G8(a1) KWS_G8(a2) KWS_G8(a3) KWS_G8(a4) KWS_G8(a5) KWS_G8(a6) KWS_G8(a7) \
+        w += 4; \
+    }
+    while (w != we) { /* two groups per iteration */
+        KWS_GROUP8
+        KWS_GROUP8
+    }
+    if (g & 1u) KWS_GROUP8
+#undef KWS_GROUP8
+#undef KWS_G8
+    d[0] = a0;
+    d[1] = a1;
+    d[2] = a2;
+    d[3] = a3;
+    d[4] = a4;
+    d[5] = a5;
+    d[6] = a6;
+    d[7] = a7;
+}
+
+/* conv frames in eights (t = 0, 8, ...): eight frames share each weight load
+ * and each channel's requantisation constants; returns the frames done */
+static uint32_t conv8(const kws_net_stream *s, const stream_layer *P, uint32_t nout, out_map om)
 {
     const uint32_t n = P->n, cin = P->cin, cout = P->cout, g = n / 4u;
-    uint32_t t = 0, o, j;
+    uint32_t t = 0, o, j, f;
+    for (; t + 8u <= nout; t += 8u) {
+        const int8_t *x0 = P->in + (size_t)t * cin;
+        expand_windows(s->xexp, x0, cin, g, 8u);
+        for (o = 0; o < cout; o++) {
+            const int8_t *w = P->w + (size_t)o * n;
+            int8_t *dst = om.base + t * om.ts + o * om.os;
+            const int32_t sh = P->shift[o];
+            int32_t d[8];
+            gemm8(w, s->xexp, g, d);
+            for (j = 4u * g; j < n; j++)
+                for (f = 0; f < 8u; f++) d[f] += (int32_t)w[j] * x0[j + f * cin];
+            if (P->fast == 3u && sh <= -2) { /* rq_out's common case, inline */
+                const int32_t fb = P->fb[o], mult = P->mult[o], ooff = P->ooff;
+                const uint32_t chi = (uint32_t)1 << (-sh - 2);
+                const int e1 = -sh - 1;
+                for (f = 0; f < 8u; f++) dst[f * om.ts] = rq_hot(fb + d[f], mult, chi, e1, ooff);
+            } else {
+                rq_out(P, o, d, 8u, dst, om.ts);
+            }
+        }
+    }
+    return t;
+}
+
+/* conv frames in fours from frame t: four frames share each weight load;
+ * returns the frames done */
+static uint32_t conv4(const kws_net_stream *s, const stream_layer *P, uint32_t t, uint32_t nout,
+                      out_map om)
+{
+    const uint32_t n = P->n, cin = P->cin, cout = P->cout, g = n / 4u;
+    uint32_t o, j;
     for (; t + 4u <= nout; t += 4u) { /* four frames share each weight load */
         const int8_t *x0 = P->in + (size_t)t * cin;
         expand_windows(s->xexp, x0, cin, g, 4u);
@@ -1018,7 +1087,7 @@ static void conv_block(const kws_net_stream *s, const stream_layer *P, uint32_t 
     uint32_t t = 0, o, j;
 #if KWS_NET_DSP
     const uint32_t g = n / 4u;
-    t = conv4(s, P, nout, om);
+    t = conv4(s, P, conv8(s, P, nout, om), nout, om);
     for (; t < nout; t++) {
         const int8_t *x0 = P->in + (size_t)t * cin;
         expand_windows(s->xexp, x0, cin, g, 1u);
