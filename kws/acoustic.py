@@ -13,8 +13,10 @@ Runtime: ``ai-edge-litert``'s Interpreter (the maintained successor of
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +29,27 @@ from .phonesets import PhoneSet, phone_set_by_id
 DATA_DIR = Path(__file__).resolve().parent / "data" / "acoustic"
 #: Posterior floor before the log: below half an int8 output step is "never".
 _MIN_PROB = 1e-6
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence C++ runtime chatter on file descriptor 2 (TFLite prints "INFO: Created
+    TensorFlow Lite XNNPACK delegate for CPU." when a model loads), so that a command's
+    stderr holds only its own one-line errors. Python exceptions are unaffected."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
 
 
 def _interpreter_class():
@@ -79,8 +102,9 @@ class AcousticModel:
         self.path = path
         self.card = ModelCard.load(Path(card_path) if card_path else path.with_suffix(".json"))
         try:
-            self._interp = _interpreter_class()(model_path=str(path), num_threads=1)
-            self._interp.allocate_tensors()
+            with quiet_native_stderr():
+                self._interp = _interpreter_class()(model_path=str(path), num_threads=1)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelFormatError(f"{path}: not a valid TFLite model ({str(exc).splitlines()[0]})") from None
         inp = self._interp.get_input_details()[0]

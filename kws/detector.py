@@ -14,10 +14,8 @@ for other acoustic models.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -39,26 +37,6 @@ _SILENT_LOG_MEL = math.log(1e-10) + 1e-3
 _SILENT_OTHER_LOGPOST = math.log(1e-6)
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """Silence C++ runtime chatter on file descriptor 2 (TFLite prints "INFO: Created
-    TensorFlow Lite XNNPACK delegate for CPU." when a model loads), so that a command's
-    stderr holds only its own one-line errors. Python exceptions are unaffected."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 class Detector:
     """Detect the keywords of a keyword model in a stream of audio.
 
@@ -78,8 +56,7 @@ class Detector:
             lang = _LANG_BY_PHONE_SET.get(model.phone_set.name)
             if lang is None:
                 raise ModelFormatError(f"no acoustic model for phone set {model.phone_set.name}")
-            with _quiet_native_stderr():
-                acoustic = AcousticModel.default(lang)
+            acoustic = AcousticModel.default(lang)
         if acoustic.phone_set.id != model.phone_set.id:
             raise ModelFormatError(
                 f"keyword model is for phone set {model.phone_set.name}, acoustic model for "

@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from splits import KO_DEV, en_dev_speakers  # noqa: E402
+from splits import TRAINING_SETS, is_dev  # noqa: E402
 
 VOICES = {"ko": ["ko"], "en": ["en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-gb-x-gbclan",
                                "en-us-nyc"]}
@@ -41,17 +41,12 @@ def variants() -> list[str]:
 
 
 def training_texts(data: str, lang: str) -> list[str]:
-    sets = ["ko_emotiontts"] if lang == "ko" else ["en_speechocean", "en_ljspeech"]
     texts = []
-    for s in sets:
+    for s in TRAINING_SETS[lang]:
         with open(os.path.join(data, s, "manifest.csv"), newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
-        if s == "ko_emotiontts":
-            rows = [r for r in rows if r["speaker"] not in KO_DEV]
-        elif s == "en_speechocean":
-            dev = en_dev_speakers(r["speaker"] for r in rows)
-            rows = [r for r in rows if r["speaker"] not in dev]
-        texts += [r["text"] for r in rows if r["text"].strip()]
+        held_out = is_dev(s, rows)
+        texts += [r["text"] for r in rows if r["text"].strip() and not held_out(r)]
     return sorted(set(texts))
 
 

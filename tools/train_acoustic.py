@@ -64,21 +64,16 @@ def read_manifest(folder: str) -> list[dict]:
     return rows
 
 
-from splits import KO_DEV, en_dev_speakers  # noqa: E402
+from splits import TRAINING_SETS, is_dev  # noqa: E402
 
 
 def split_speakers(lang: str, rows_by_set: dict[str, list[dict]]) -> dict[str, list[tuple[dict, str]]]:
     """-> {'train': [(row, set)], 'dev': [...]} split by speaker."""
     out = {"train": [], "dev": []}
-    if lang == "ko":
-        for r in rows_by_set["ko_emotiontts"]:
-            out["dev" if r["speaker"] in KO_DEV else "train"].append((r, "ko_emotiontts"))
-    else:
-        dev = en_dev_speakers(r["speaker"] for r in rows_by_set["en_speechocean"])
-        for r in rows_by_set["en_speechocean"]:
-            out["dev" if r["speaker"] in dev else "train"].append((r, "en_speechocean"))
-        for r in rows_by_set["en_ljspeech"]:
-            out["train"].append((r, "en_ljspeech"))
+    for name in TRAINING_SETS[lang]:
+        held_out = is_dev(name, rows_by_set[name])
+        for r in rows_by_set[name]:
+            out["dev" if held_out(r) else "train"].append((r, name))
     return out
 
 
@@ -244,8 +239,7 @@ def prepare_sets(args, extra: str | None) -> dict:
     else:
         split = None
     if split is None:
-        sets = ["ko_emotiontts"] if args.lang == "ko" else ["en_speechocean", "en_ljspeech"]
-        rows_by_set = {s: read_manifest(os.path.join(args.data, s)) for s in sets}
+        rows_by_set = {s: read_manifest(os.path.join(args.data, s)) for s in TRAINING_SETS[args.lang]}
         split = split_speakers(args.lang, rows_by_set)
     noise_rows = read_manifest(os.path.join(args.data, "noise"))
     jobs = []

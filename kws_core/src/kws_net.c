@@ -993,62 +993,20 @@ static uint32_t conv4(const kws_net_stream *s, const stream_layer *P, uint32_t t
             const int8_t *w = P->w + (size_t)o * n;
             const int32_t *x = s->xexp;
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, d[4];
+#define KWS_G4(A) ldrd_inc(&x, &p0, &p1); A = __smlad(w0, p0, A); A = __smlad(w1, p1, A);
+#define KWS_GROUP4 { \
+                uint32_t u = ld32(w); \
+                int32_t w0 = (int32_t)__sxtb16(u), w1 = (int32_t)sxtb16_ror8(u), p0, p1; \
+                KWS_G4(a0) KWS_G4(a1) KWS_G4(a2) KWS_G4(a3) \
+                w += 4; \
+            }
             for (j = g / 2u; j != 0u; j--) { /* two groups per iteration */
-                {
-                    uint32_t u = ld32(w);
-                    int32_t w0 = (int32_t)__sxtb16(u), w1 = (int32_t)sxtb16_ror8(u);
-                    int32_t p0, p1;
-                    ldrd_inc(&x, &p0, &p1);
-                    a0 = __smlad(w0, p0, a0);
-                    a0 = __smlad(w1, p1, a0);
-                    ldrd_inc(&x, &p0, &p1);
-                    a1 = __smlad(w0, p0, a1);
-                    a1 = __smlad(w1, p1, a1);
-                    ldrd_inc(&x, &p0, &p1);
-                    a2 = __smlad(w0, p0, a2);
-                    a2 = __smlad(w1, p1, a2);
-                    ldrd_inc(&x, &p0, &p1);
-                    a3 = __smlad(w0, p0, a3);
-                    a3 = __smlad(w1, p1, a3);
-                    w += 4;
-                }
-                {
-                    uint32_t u = ld32(w);
-                    int32_t w0 = (int32_t)__sxtb16(u), w1 = (int32_t)sxtb16_ror8(u);
-                    int32_t p0, p1;
-                    ldrd_inc(&x, &p0, &p1);
-                    a0 = __smlad(w0, p0, a0);
-                    a0 = __smlad(w1, p1, a0);
-                    ldrd_inc(&x, &p0, &p1);
-                    a1 = __smlad(w0, p0, a1);
-                    a1 = __smlad(w1, p1, a1);
-                    ldrd_inc(&x, &p0, &p1);
-                    a2 = __smlad(w0, p0, a2);
-                    a2 = __smlad(w1, p1, a2);
-                    ldrd_inc(&x, &p0, &p1);
-                    a3 = __smlad(w0, p0, a3);
-                    a3 = __smlad(w1, p1, a3);
-                    w += 4;
-                }
+                KWS_GROUP4
+                KWS_GROUP4
             }
-            if (g & 1u) {
-                uint32_t u = ld32(w);
-                int32_t w0 = (int32_t)__sxtb16(u), w1 = (int32_t)sxtb16_ror8(u);
-                int32_t p0, p1;
-                ldrd_inc(&x, &p0, &p1);
-                a0 = __smlad(w0, p0, a0);
-                a0 = __smlad(w1, p1, a0);
-                ldrd_inc(&x, &p0, &p1);
-                a1 = __smlad(w0, p0, a1);
-                a1 = __smlad(w1, p1, a1);
-                ldrd_inc(&x, &p0, &p1);
-                a2 = __smlad(w0, p0, a2);
-                a2 = __smlad(w1, p1, a2);
-                ldrd_inc(&x, &p0, &p1);
-                a3 = __smlad(w0, p0, a3);
-                a3 = __smlad(w1, p1, a3);
-                w += 4;
-            }
+            if (g & 1u) KWS_GROUP4
+#undef KWS_GROUP4
+#undef KWS_G4
             for (j = 4u * g; j < n; j++, w++) {
                 a0 += (int32_t)*w * x0[j];
                 a1 += (int32_t)*w * x0[j + cin];

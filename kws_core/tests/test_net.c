@@ -18,35 +18,7 @@
 #define KWS_NET_DATA "../../tests/data"
 #endif
 
-static int g_tests_passed = 0;
-static int g_tests_failed = 0;
-static int g_cur_failures = 0;
-
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            g_cur_failures++;                                                    \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                        \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                           \
-    do {                                                                         \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                    \
-        if (va_ != vb_) {                                                        \
-            g_cur_failures++;                                                    \
-            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld != %lld)\n", \
-                    __FILE__, __LINE__, #a, #b, va_, vb_);                       \
-        }                                                                        \
-    } while (0)
-
-#define RUN(fn)                                                                  \
-    do {                                                                         \
-        g_cur_failures = 0;                                                      \
-        fn();                                                                    \
-        if (g_cur_failures) { g_tests_failed++; fprintf(stderr, "FAIL %s\n", #fn); } \
-        else g_tests_passed++;                                                   \
-    } while (0)
+#include "check.h"
 
 /* ------------------------------------------------------------------------ */
 
