@@ -64,7 +64,8 @@ class Clip:
 @dataclass
 class ClipSet:
     clips: list[Clip] = field(default_factory=list)
-    skipped: int = 0                       # positives whose text names no keyword
+    skipped: int = 0                       # positives whose text names no keyword; negatives
+                                           # (match=contains) whose text contains one
     unlabelled: int = 0                    # clips without a speaker label
     sources: list[str] = field(default_factory=list)
 
@@ -115,15 +116,42 @@ def _duration(path: Path) -> float:
     return probe(path).duration_s
 
 
-def load_set(paths: Iterable[str | os.PathLike], role: str, keyword_names: list[str] | None = None) -> ClipSet:
+MATCH_MODES = ("exact", "contains")
+
+
+def text_names(text: str, names: dict[str, str], match: str) -> list[str]:
+    """The keywords a manifest text names (model order; empty when none).
+
+    ``exact``: the whole normalised text is a keyword name (one wake word per clip, as
+    in wake-word collections). ``contains``: every keyword name that occurs in the text
+    starting at a word start (``고객님`` in ``고객님께서``, ``jarvis`` in ``hey jarvis
+    please``, not ``view glass`` in ``preview glasses``, which starts mid-word). The end
+    is left free because Korean particles attach to the word (``비행기를``).
+    """
+    t = normalise_text(text)
+    if match == "exact":
+        return [names[t]] if t in names else []
+    padded = " " + t
+    return [name for norm, name in names.items() if norm and (" " + norm) in padded]
+
+
+def load_set(paths: Iterable[str | os.PathLike], role: str, keyword_names: list[str] | None = None,
+             match: str = "exact") -> ClipSet:
     """Read positives (``role="positives"``, with the model's ``keyword_names``) or negatives.
 
     A path is a ``manifest.csv`` (or any .csv in that layout), a folder holding a
     ``manifest.csv`` (which is then used), or a bare folder (every audio file inside,
     recursively; speakers unknown). A positive's keyword is its manifest text matched to
-    a keyword name (case and punctuation ignored), or, in a bare folder, the model's
-    keyword when it has exactly one. Raises BenchError with one line on bad input.
+    a keyword name (case and punctuation ignored; ``match`` says how, see
+    :func:`text_names`), or, in a bare folder, the model's keyword when it has exactly one.
+
+    With ``match="contains"`` and ``keyword_names`` given for negatives, clips whose text
+    contains a keyword are dropped from the negatives (counted in ``skipped``): the same
+    manifest of running speech can then serve as both sets. A positive naming two
+    keywords appears once per keyword. Raises BenchError with one line on bad input.
     """
+    if match not in MATCH_MODES:
+        raise BenchError(f"match must be one of {', '.join(MATCH_MODES)} (got {match!r})")
     out = ClipSet()
     names = {normalise_text(n): n for n in (keyword_names or [])}
     for p in paths:
@@ -139,13 +167,18 @@ def load_set(paths: Iterable[str | os.PathLike], role: str, keyword_names: list[
             if not rows:
                 raise BenchError(f"{role}: {manifest}: manifest lists no clips")
             for r in rows:
-                kw = None
                 if role == "positives":
-                    kw = names.get(normalise_text(r["text"]))
-                    if kw is None:
+                    kws = text_names(r["text"], names, match)
+                    if not kws:
                         out.skipped += 1
                         continue
-                out.clips.append(Clip(r["path"], r["duration_s"], r["speaker"], kw))
+                    # a clip naming two keywords is a positive of each (decoded once per keyword)
+                    out.clips += [Clip(r["path"], r["duration_s"], r["speaker"], k) for k in kws]
+                    continue
+                if names and match == "contains" and text_names(r["text"], names, match):
+                    out.skipped += 1
+                    continue
+                out.clips.append(Clip(r["path"], r["duration_s"], r["speaker"], None))
         else:
             files = _audio_files(p)
             if not files:
@@ -513,6 +546,44 @@ def _device_one(unit) -> tuple[dict | None, str | None]:
     out = _decode_all(lp)
     out["fw"] = [(d.name, d.exact_score, d.start * 0.01, (d.end + 1) * 0.01) for d in res.detections]
     return out, None
+
+
+def _init_port(url: str, baud: int, model_bytes: bytes, grid: list[float]) -> None:
+    """--device PORT: one serial link for the whole run (a port takes one client)."""
+    from .device_link import DeviceLink
+    _W.clear()
+    _decoders(model_bytes, grid)
+    link = DeviceLink(url, baud=baud)
+    link.load_model(model_bytes)   # RAM only: the flashed model is put back at the end
+    _W.update(link=link)
+
+
+def _port_one(unit) -> tuple[dict | None, str | None]:
+    """One clip streamed to the device over its serial port: the firmware's front end and
+    int8 network give the log-posteriors (P lines, exact), its decoder the detections at
+    the stored thresholds (DET lines); the host's C decoder sweeps the posteriors."""
+    try:
+        lp, dets = _W["link"].run(_unit_audio(unit))
+    except KwsError as exc:
+        return None, str(exc)
+    out = _decode_all(lp)
+    out["fw"] = [(d.keyword, d.score, d.start_s, d.end_s) for d in dets]
+    return out, None
+
+
+def close_port() -> str | None:
+    """Put the device back on its flashed model and close the link (after --device PORT).
+    Returns the device's ACTIVE line as a short text, or None if there was no link."""
+    link = _W.pop("link", None)
+    if link is None:
+        return None
+    try:
+        active = link.restore()
+        return " ".join(f"{k}={v}" for k, v in active.items())
+    except KwsError as exc:
+        return f"not restored ({exc}); the flash is untouched: a reset brings its model back"
+    finally:
+        link.close()
 
 
 def decode_units(units: list, worker: Callable, init: Callable, init_args: tuple, jobs: int = 1,

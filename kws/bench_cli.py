@@ -42,9 +42,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="folder or manifest.csv of keyword utterances (repeatable)")
     p.add_argument("--negatives", action="append", required=True, metavar="PATH",
                    help="folder or manifest.csv of keyword-free audio (repeatable)")
+    p.add_argument("--match", choices=B.MATCH_MODES, default="exact",
+                   help="how a manifest text names a keyword: 'exact' (the whole text, one wake word per clip; "
+                        "default) or 'contains' (the keyword inside running speech: positives are clips whose "
+                        "text contains it, and such clips are dropped from the negatives, so one manifest can "
+                        "serve as both)")
     p.add_argument("--device", metavar="qemu|PORT",
-                   help="also run the firmware in QEMU: 'qemu' (needs the Arm toolchain, QEMU and a source checkout); "
-                        "a serial PORT is refused (see docs/bench.md)")
+                   help="also run the firmware: 'qemu' (in QEMU; needs the Arm toolchain, QEMU and a source "
+                        "checkout), or a device on a serial PORT (/dev/ttyACM0, COM3, or a pyserial URL such as "
+                        "socket://host:port) running the firmware's UART command loop")
+    p.add_argument("--baud", type=int, default=115200, metavar="N",
+                   help="serial speed for --device PORT (default 115200; real time needs about 460800)")
     p.add_argument("--json", metavar="OUT", help="write the full report as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="DET curve (needs the [plot] extra: matplotlib)")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="decoding processes (default 1)")
@@ -125,11 +133,23 @@ def _plot(path: str, curves: list[tuple[str, dict, str]], title: str, hours: flo
 
 
 def _setup_device(args, model_path: str, model_bytes: bytes, grid: list[float], tmp: Path):
-    """(worker init args) for --device qemu; raises BenchError with one line."""
+    """(worker, init, init args, jobs) for --device; raises BenchError with one line."""
     if args.device != "qemu":
-        raise B.BenchError(f"--device {args.device}: only 'qemu' is implemented; a serial port cannot be used "
-                           "because the sweep needs the firmware's log-posteriors (the 'logpost' command writes "
-                           "them through semihosting only)")
+        if args.baud <= 0:
+            raise B.BenchError(f"--baud must be positive (got {args.baud})")
+        from .device_link import DeviceLink
+        from .model_file import KeywordModel
+        want = KeywordModel.from_bytes(model_bytes).phone_set
+        try:  # fail now, not after the host pass
+            with DeviceLink(args.device, baud=args.baud) as link:
+                info = link.info()
+        except KwsError as exc:
+            raise B.BenchError(f"--device {args.device}: {exc}") from None
+        if info["phone_set"] != want.id:
+            raise B.BenchError(f"--device {args.device}: the device's network has phone set 0x{info['phone_set']:08x}, "
+                               f"the keyword model {want.name} (0x{want.id:08x}); load the matching network")
+        # a serial port takes one client: the device pass runs in this process
+        return B._port_one, B._init_port, (args.device, args.baud, model_bytes, grid), 1
     fw_path = B.find_firmware_tool()
     if fw_path is None:
         raise B.BenchError("--device qemu needs a source checkout (tools/run_firmware.py, firmware/): "
@@ -148,7 +168,7 @@ def _setup_device(args, model_path: str, model_bytes: bytes, grid: list[float], 
         elf = fw.build()
     except Exception as exc:
         raise B.BenchError(f"--device qemu: {str(exc).strip().splitlines()[0]}") from None
-    return (str(fw_path), str(elf), str(kwn), model_bytes, grid)
+    return B._device_one, B._init_device, (str(fw_path), str(elf), str(kwn), model_bytes, grid), args.jobs
 
 
 def run(args) -> int:
@@ -171,8 +191,9 @@ def _run(args, tmp: Path) -> int:
     low = grid[0]
     model_bytes = model.to_bytes()
 
-    pos = B.load_set(args.positives, "positives", names)
-    neg = B.load_set(args.negatives, "negatives")
+    pos = B.load_set(args.positives, "positives", names, match=args.match)
+    neg = B.load_set(args.negatives, "negatives", names if args.match == "contains" else None,
+                     match=args.match)
     pos_clips, neg_clips = B.subset(pos.clips, args.limit), B.subset(neg.clips, args.limit)
     if args.limit:
         pos = dataclasses.replace(pos, clips=pos_clips)
@@ -213,7 +234,8 @@ def _run(args, tmp: Path) -> int:
           f"decoder at {len(grid)} thresholds from {low:.2f} to {grid[-1]:g} and at the stored ones")
     print(f"positives: {len(pos.clips)} clips ({', '.join(f'{n} {c}' for n, c in per_kw.items())})"
           + (f", {pos.skipped} rows skipped (text names no keyword of the model)" if pos.skipped else ""))
-    print(f"negatives: {len(neg.clips)} clips, {neg.hours:.3f} h, speakers {speakers}")
+    print(f"negatives: {len(neg.clips)} clips, {neg.hours:.3f} h, speakers {speakers}"
+          + (f", {neg.skipped} clips dropped (text contains a keyword)" if neg.skipped else ""))
     if mix:
         print(f"mixing: {len(units)} streams, {hours:.3f} h in all, seed {args.mix_seed}, "
               + (f"noise {noise.hours:.2f} h ({len(noise.clips)} recordings) at {args.mix_snr:g} dB SNR"
@@ -225,7 +247,9 @@ def _run(args, tmp: Path) -> int:
                     "positives": {"sources": pos.sources, "clips": len(pos.clips), "per_keyword": per_kw,
                                   "skipped_rows": pos.skipped},
                     "negatives": {"sources": neg.sources, "clips": len(neg.clips), "hours": round(neg.hours, 4),
-                                  "speakers": neg.speakers, "clips_without_speaker": neg.unlabelled},
+                                  "speakers": neg.speakers, "clips_without_speaker": neg.unlabelled,
+                                  "dropped_containing_keyword": neg.skipped},
+                    "match": args.match,
                     "mix": None, "jobs": args.jobs}
     if mix:
         report["mix"] = {"snr_db": args.mix_snr, "seed": args.mix_seed, "streams": len(units),
@@ -244,16 +268,16 @@ def _run(args, tmp: Path) -> int:
         n = len(pos.clips)
         return B.score_clips(names, pos.clips, dets[:n], neg.clips, dets[n:])
 
-    def evaluate(label: str, worker, init, init_args) -> tuple[list, list[dict], dict]:
+    def evaluate(label: str, worker, init, init_args, jobs: int) -> tuple[list, list[dict], dict]:
         nonlocal results
         t0 = time.monotonic()
-        results = B.decode_units(units, worker, init, init_args, jobs=args.jobs, label=label)
+        results = B.decode_units(units, worker, init, init_args, jobs=jobs, label=label)
         wall = time.monotonic() - t0
         levels = [score([r["levels"][k] for r in results]) for k in range(len(grid))]
         rows = B.keyword_table(names, stored, grid, levels, score([r["stored"] for r in results]), hours)
         for r in rows:
             r["negative_speakers"] = neg.speakers
-        thr = {"audio_hours": round(audio_hours, 4), "wall_s": round(wall, 1), "jobs": args.jobs,
+        thr = {"audio_hours": round(audio_hours, 4), "wall_s": round(wall, 1), "jobs": jobs,
                "hours_per_minute": round(audio_hours / (wall / 60), 4) if wall > 0 else None}
         return results, rows, thr
 
@@ -261,7 +285,7 @@ def _run(args, tmp: Path) -> int:
     dev_init = None
     if args.device:
         dev_init = _setup_device(args, args.model, model_bytes, grid, tmp)
-    host_res, host_rows, host_thr = evaluate("host", B._host_one, B._init_host, (model_bytes, grid))
+    host_res, host_rows, host_thr = evaluate("host", B._host_one, B._init_host, (model_bytes, grid), args.jobs)
     allowed = {b: int(math.floor(b * hours + 1e-9)) for b in B.BUDGETS}
     report["false_alarms_allowed"] = {f"{b:g}_per_h": n for b, n in allowed.items()}
     if hours < 2 / min(B.BUDGETS):
@@ -274,12 +298,20 @@ def _run(args, tmp: Path) -> int:
 
     curves = [(f"{r['keyword']} (host)", r, "-") for r in host_rows]
     if args.device:
-        dev_res, dev_rows, dev_thr = evaluate("device", B._device_one, B._init_device, dev_init)
-        _print_table("device (QEMU: firmware front end + C int8 network; sweep with the C decoder on its "
+        qemu = args.device == "qemu"
+        try:
+            dev_res, dev_rows, dev_thr = evaluate("device", *dev_init)
+        finally:
+            active = B.close_port() if not qemu else None
+        where = "QEMU" if qemu else f"serial {args.device} at {args.baud} baud"
+        _print_table(f"device ({where}: firmware front end + C int8 network; sweep with the C decoder on its "
                      "log-posteriors):", dev_rows, speakers, args.list)
         print(f"  throughput: {dev_thr['audio_hours']:.3f} h of audio in {dev_thr['wall_s']:.0f} s with "
-              f"{args.jobs} job(s): {dev_thr['hours_per_minute']:.3g} h per minute (each clip runs the network "
-              f"twice in QEMU: detect and logpost)")
+              f"{dev_thr['jobs']} job(s): {dev_thr['hours_per_minute']:.3g} h per minute "
+              + ("(each clip runs the network twice in QEMU: detect and logpost)" if qemu else
+                 "(one pass: the device streams its posteriors and detections back)"))
+        if active:
+            print(f"  device back on its flashed model: {active}")
         st = dict(zip(names, stored))
         cmp_stored = B.compare(unit_names, [r["stored"] for r in host_res], [r["fw"] for r in dev_res], st)
         cmp_floor = B.compare(unit_names, [r["levels"][0] for r in host_res], [r["levels"][0] for r in dev_res], st)
@@ -305,7 +337,8 @@ def _run(args, tmp: Path) -> int:
         print(f"  note: {DEVICE_NOTE}")
         cmp = {"at_stored_thresholds": cmp_stored, "at_sweep_floor": cmp_floor,
                "firmware_decoder_vs_host_decoder_on_device_posteriors": fw_self}
-        report["device"] = {"target": args.device, "keywords": dev_rows, "throughput": dev_thr,
+        report["device"] = {"target": args.device, "baud": None if qemu else args.baud,
+                            "restored": active, "keywords": dev_rows, "throughput": dev_thr,
                             "comparison": cmp, "note": DEVICE_NOTE}
         curves += [(f"{r['keyword']} (device)", r, "--") for r in dev_rows]
     if args.plot:

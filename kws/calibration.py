@@ -17,6 +17,7 @@ top scores when ``F`` is below what the cached hours can resolve).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -269,13 +270,16 @@ class Peak:
 
 
 def scan(model: KeywordModel, cache: NegativeCache, exclude_texts: list[str] | None = None,
-         at_model_thresholds: bool = False) -> list[tuple[list[Peak], float]]:
+         at_model_thresholds: bool = False, best: np.ndarray | None = None) -> list[tuple[list[Peak], float]]:
     """Decode every cached utterance with every keyword of ``model`` at the scan threshold
     (or, with ``at_model_thresholds``, at the model's own thresholds: real detections).
 
     Returns, per keyword, its peaks (sorted by score, best first) and the hours of speech
     it was scored on (utterances whose transcript contains the keyword are left out).
     ``exclude_texts[k]`` is the text to exclude for keyword k (default: its name).
+    ``best`` (shape ``[n_utterances, n_keywords]``), when given, receives each utterance's
+    highest per-frame score (-inf where excluded): unlike the peaks, it cannot be hidden
+    by the refractory period of an earlier, weaker candidate.
     """
     from .decoder import KeywordDecoder
 
@@ -294,7 +298,12 @@ def scan(model: KeywordModel, cache: NegativeCache, exclude_texts: list[str] | N
         dec.reset()
         for k in range(n_kw):
             dec.set_threshold(k, thresholds[k])
-        dets = dec.process(dense[offsets[i]:offsets[i + 1]]) + dec.flush()
+        frames = dense[offsets[i]:offsets[i + 1]]
+        trace = np.empty((len(frames), n_kw), np.float32) if best is not None else None
+        dets = dec.process(frames, trace) + dec.flush()
+        if best is not None:
+            best[i] = trace.max(axis=0) if len(frames) else -np.inf
+            best[i, np.array(skip[i], bool)] = -np.inf
         for d in dets:
             if not skip[i][d.keyword_index]:
                 peaks[d.keyword_index].append(Peak(d.score, i, d.start_frame, d.end_frame))
@@ -396,9 +405,37 @@ class KeywordCalibration:
     threshold: float
     expected_fa_per_hour: float
     hours: float
-    scan_peaks: list[Peak]  # stage 1, best first (for the closest phrases)
+    scan_peaks: list[Peak]  # the best-scoring utterances' peaks, best first (the closest phrases)
     detections: int  # in-sample detections at ``threshold``
     fa_per_hour_at_reference: float
+
+
+def closest_peaks(model: KeywordModel, cache: NegativeCache, best: np.ndarray, n: int = 20) -> list[list[Peak]]:
+    """Per keyword, the peaks of the ``n`` utterances with the highest scores (best first).
+
+    Each is found by decoding that utterance again just below its best score, so the
+    reported detection is the best one (no weaker candidate can fire first and hide it).
+    """
+    from .decoder import KeywordDecoder
+
+    dense = cache.dense()
+    offsets = cache.offsets
+    out = []
+    for k in range(len(model.keywords)):
+        single = dataclasses.replace(model, keywords=[model.keywords[k]])
+        dec = KeywordDecoder(single)
+        peaks = []
+        for i in np.argsort(-best[:, k], kind="stable")[:n]:
+            if not np.isfinite(best[i, k]):
+                break
+            dec.reset()
+            dec.set_threshold(0, float(np.nextafter(np.float32(best[i, k]), np.float32(-np.inf))))
+            dets = dec.process(dense[offsets[i]:offsets[i + 1]]) + dec.flush()
+            if dets:
+                d = max(dets, key=lambda x: x.score)
+                peaks.append(Peak(d.score, int(i), d.start_frame, d.end_frame))
+        out.append(sorted(peaks, key=lambda x: -x.score))
+    return out
 
 
 def _with_thresholds(model: KeywordModel, thresholds) -> KeywordModel:
@@ -424,7 +461,9 @@ def calibrate(model: KeywordModel, cache: NegativeCache, budget: float,
     With ``explicit``, every keyword keeps that threshold and only its rate is estimated.
     """
     n = len(model.keywords)
-    stage1 = scan(model, cache)
+    best = np.full((len(cache.utterances), n), -np.inf, np.float32)
+    stage1 = scan(model, cache, best=best)
+    closest = closest_peaks(model, cache, best)
     base = []
     for peaks, hours in stage1:
         allowed = int(math.floor(budget * hours + 1e-9))
@@ -439,10 +478,10 @@ def calibrate(model: KeywordModel, cache: NegativeCache, budget: float,
         ref = rate_at(reference, scores, hours, tail) if reference >= base[k] else \
             len([p for p in stage1[k][0] if p.score >= reference]) / hours
         if explicit is not None:
-            out.append(KeywordCalibration(None, float(explicit), 0.0, hours, stage1[k][0], 0, ref))
+            out.append(KeywordCalibration(None, float(explicit), 0.0, hours, closest[k], 0, ref))
             continue
         c = choose_threshold(scores, hours, budget)
-        out.append(KeywordCalibration(c, c.threshold, c.expected_fa_per_hour, hours, stage1[k][0], 0, ref))
+        out.append(KeywordCalibration(c, c.threshold, c.expected_fa_per_hour, hours, closest[k], 0, ref))
     for rnd in range(EXACT_ROUNDS + 1):
         res = scan(_with_thresholds(model, [c.threshold for c in out]), cache, at_model_thresholds=True)
         again = False

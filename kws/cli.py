@@ -174,6 +174,7 @@ def _model_info(path: str, model) -> dict:
         "keywords": [
             {"keyword": k.name, "pronunciation": k.pronunciation, "states": len(k.states),
              "arcs": k.n_arcs, "max_frames": k.max_frames, "threshold": k.threshold,
+             "scoring": "phone" if k.phone_mean else "frame",
              "expected_fa_per_hour": (k.expected_fa_per_hour if k.expected_fa_per_hour >= 0 else None)}
             for k in model.keywords
         ],
@@ -244,7 +245,7 @@ def model_main(argv: Sequence[str] | None = None) -> int:
         fa = k["expected_fa_per_hour"]
         fa_text = "not calibrated" if fa is None else f"{fa:.2g} false alarms/h expected"
         print(f"  {k['keyword']}: threshold {k['threshold']:.3f} ({fa_text}); "
-              f"{k['states']} states, {k['arcs']} arcs")
+              f"{k['states']} states, {k['arcs']} arcs, scored by {k['scoring']}")
         print(f"      {k['pronunciation']}")
     return EXIT_OK
 

@@ -21,3 +21,9 @@ class ModelFormatError(KwsError, ValueError):
 
 class AudioError(KwsError, ValueError):
     """Audio input has the wrong format, rate or channel count, or cannot be read."""
+
+
+class DeviceError(KwsError):
+    """A device on a serial link (kws.device_link) does not answer, answers garbage, drops
+    the link or refuses a command. Not a ValueError: the fault is usually the link or the
+    device's state, not a value the caller passed."""

@@ -23,6 +23,11 @@ from .pronunciation import Pronunciation
 STATE_SELF = 0x01
 STATE_ENTRY = 0x02
 STATE_FINAL = 0x04
+#: (format 1.1) A new phone begins here when the path arrives from a predecessor.
+STATE_PHONE_START = 0x08
+
+#: Keyword flag (format 1.1): score a path by the mean of its phones' mean emissions.
+KW_PHONE_MEAN = 0x0001
 
 #: Default number of HMM states per phone: 2 frames (20 ms) minimum per phone, short
 #: enough for glides and flaps, long enough that a one-frame blip cannot pass a phone.
@@ -54,6 +59,9 @@ class KeywordGraph:
     max_frames: int
     threshold: float
     expected_fa_per_hour: float = -1.0
+    #: score by phone (each phone's mean emission, averaged over phones) rather than by
+    #: frame; see docs/decoder.md "Normalising by phone"
+    phone_mean: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
@@ -78,12 +86,17 @@ def build_graph(
     states_per_phone: int = DEFAULT_STATES_PER_PHONE,
     optional_pause: bool = True,
     name: str | None = None,
+    phone_mean: bool = True,
 ) -> KeywordGraph:
     """Turn a pronunciation into a keyword graph.
 
     Variants of each word are parallel chains; each chain's first state is entered
     from every final state of the previous word (and from the pause state); the first
     word's first states are entry states and the last word's last states are final.
+    The first state of every phone (and the pause state) is marked ``PHONE_START`` so
+    that the decoder can score by phone (``phone_mean``, the default: on held-out real
+    speech it missed fewer wake words at the same false-alarm rate than scoring by
+    frame, docs/decoder.md).
     """
     if states_per_phone < 1:
         raise ValueError("states_per_phone must be at least 1")
@@ -106,7 +119,7 @@ def build_graph(
             for p_i, phone in enumerate(phones):
                 for k in range(states_per_phone):
                     first = p_i == 0 and k == 0
-                    flags = STATE_SELF
+                    flags = STATE_SELF | (STATE_PHONE_START if k == 0 else 0)
                     if first and w_i == 0:
                         flags |= STATE_ENTRY
                     preds = tuple(prev_ends) if first else (len(states) - 1,)
@@ -120,7 +133,7 @@ def build_graph(
                 st = states[s]
                 states[s] = State(st.phone, st.flags | STATE_FINAL, st.preds)
         elif optional_pause:
-            states.append(State(sil, STATE_SELF, tuple(ends)))
+            states.append(State(sil, STATE_SELF | STATE_PHONE_START, tuple(ends)))
             ends = ends + [len(states) - 1]
             max_frames += MAX_PAUSE_FRAMES
         prev_ends = ends
@@ -134,4 +147,5 @@ def build_graph(
         states=states,
         max_frames=min(max_frames, MAX_FRAMES_LIMIT),
         threshold=float(threshold),
+        phone_mean=phone_mean,
     )

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ModelFormatError
-from .graph import STATE_ENTRY, STATE_FINAL, STATE_SELF, KeywordGraph, State
+from .graph import KW_PHONE_MEAN, STATE_ENTRY, STATE_FINAL, STATE_PHONE_START, STATE_SELF, KeywordGraph, State
 from .phonesets import PhoneSet, phone_set_by_id
 
 MAGIC = b"KWSM"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1
 HEADER_SIZE = 64
 KEYWORD_SIZE = 32
 STATE_SIZE = 8
@@ -66,7 +66,7 @@ class KeywordModel:
 
     # -- writing ---------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """Serialise to the version-1 layout, CRC included."""
+        """Serialise to the version-1 layout (minor 1), CRC included."""
         if not self.keywords:
             raise ModelFormatError("a keyword model needs at least one keyword")
         if len(self.keywords) > 65535:
@@ -99,7 +99,8 @@ class KeywordModel:
                 raise ModelFormatError(f"keyword {kw.name!r}: {n} states (1..65535 allowed)")
             kw_recs += _KEYWORD.pack(
                 n_off, n_len, p_len, p_off, first, n, float(kw.threshold),
-                max(1, min(int(kw.max_frames), 65535)), 0, float(kw.expected_fa_per_hour),
+                max(1, min(int(kw.max_frames), 65535)), KW_PHONE_MEAN if kw.phone_mean else 0,
+                float(kw.expected_fa_per_hour),
             )
             for st in kw.states:
                 if len(st.preds) > 255:
@@ -107,6 +108,9 @@ class KeywordModel:
                 st_recs += _STATE.pack(st.phone, st.flags, len(st.preds), len(arcs))
                 arcs.extend(st.preds)
             first += n
+        # 1.1 features (phone scoring, PHONE_START) make the file 1.1; a 1.0 model stays 1.0
+        uses_1_1 = any(k.phone_mean or any(st.flags & STATE_PHONE_START for st in k.states) for k in self.keywords)
+        minor = max(self.version_minor, 1) if uses_1_1 else self.version_minor
         arc_bytes = struct.pack(f"<{len(arcs)}H", *arcs)
         kw_off = HEADER_SIZE
         st_off = kw_off + len(kw_recs)
@@ -119,7 +123,7 @@ class KeywordModel:
         body[arc_off:arc_off + len(arc_bytes)] = arc_bytes
         body[str_off:str_off + len(strings)] = strings
         header = _HEADER.pack(
-            MAGIC, VERSION_MAJOR, self.version_minor, size, 0, self.phone_set.id,
+            MAGIC, VERSION_MAJOR, minor, size, 0, self.phone_set.id,
             len(self.phone_set), len(self.keywords), first, len(arcs),
             kw_off, st_off, arc_off, str_off, len(strings),
             self.frame_shift_ms, self.refractory_frames, self.hold_frames, 0,
@@ -229,7 +233,7 @@ def _parse(data: bytes, source: str) -> KeywordModel:
     keywords: list[KeywordGraph] = []
     expect_first = 0
     for k in range(n_kw):
-        (n_off, n_len, p_len, p_off, first, n, thr, max_frames, _kflags,
+        (n_off, n_len, p_len, p_off, first, n, thr, max_frames, kflags,
          efa) = _KEYWORD.unpack_from(data, kw_off + k * KEYWORD_SIZE)
         if first != expect_first or n == 0 or first + n > n_states:
             raise bad(f"keyword {k} states out of range")
@@ -239,7 +243,7 @@ def _parse(data: bytes, source: str) -> KeywordModel:
         states: list[State] = []
         for i in range(n):
             phone, flags, n_preds, pb = _STATE.unpack_from(data, st_off + (first + i) * STATE_SIZE)
-            if phone >= n_phones or flags & ~(STATE_SELF | STATE_ENTRY | STATE_FINAL):
+            if phone >= n_phones or flags & ~(STATE_SELF | STATE_ENTRY | STATE_FINAL | STATE_PHONE_START):
                 raise bad(f"keyword {k} state {i} is corrupt")
             if pb + n_preds > n_arcs:
                 raise bad(f"keyword {k} state {i} arcs out of range")
@@ -252,6 +256,7 @@ def _parse(data: bytes, source: str) -> KeywordModel:
         keywords.append(KeywordGraph(
             name=string(n_off, n_len), pronunciation=string(p_off, p_len), states=states,
             max_frames=max_frames, threshold=thr, expected_fa_per_hour=efa,
+            phone_mean=bool(kflags & KW_PHONE_MEAN),
         ))
     if expect_first != n_states:
         raise bad("keywords do not cover the state table")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kws.graph import STATE_ENTRY, STATE_FINAL, STATE_SELF
+from kws.graph import STATE_ENTRY, STATE_FINAL, STATE_PHONE_START, STATE_SELF
 from kws.model_file import KeywordModel
 
 F32 = np.float32
@@ -24,7 +24,8 @@ class ReferenceDecoder:
 
     def reset(self) -> None:
         self.t = 0
-        self.tokens = [[None] * len(k.states) for k in self.model.keywords]  # (score, dur, n_scored)
+        # token: (score, dur, n_scored, D, m, P, k); the last four for PHONE_MEAN keywords
+        self.tokens = [[None] * len(k.states) for k in self.model.keywords]
         self.pending = [None] * len(self.model.keywords)  # [score, start, end, hold]
         self.block_until = [0] * len(self.model.keywords)
         self.thresholds = [F32(k.threshold) for k in self.model.keywords]
@@ -46,24 +47,38 @@ class ReferenceDecoder:
             for i in range(len(kw.states) - 1, -1, -1):
                 st = kw.states[i]
                 best = None
-                cands = []
+                cands = []  # (token, came from a predecessor)
                 if st.flags & STATE_SELF and tok[i] is not None:
-                    cands.append(tok[i])
-                cands.extend(tok[j] for j in st.preds if tok[j] is not None)
+                    cands.append((tok[i], False))
+                cands.extend((tok[j], True) for j in st.preds if tok[j] is not None)
                 if st.flags & STATE_ENTRY:
-                    cands.append((F32(0), 0, 0))
-                for s, d, n in cands:
-                    if best is None or s > best[0] or (s == best[0] and d > best[1]):
-                        best = (s, d, n)
-                if best is None or best[1] + 1 > kw.max_frames:
+                    cands.append(((F32(0), 0, 0, F32(0), 0, F32(0), 0), False))
+                for c, from_pred in cands:
+                    if best is None or c[0] > best[0][0] or (c[0] == best[0][0] and c[1] > best[0][1]):
+                        best = (c, from_pred)
+                if best is None or best[0][1] + 1 > kw.max_frames:
                     tok[i] = None
                 else:
+                    (s, d, n, dm, m, ps, pk), from_pred = best
                     neutral = st.phone == 0 and e[st.phone] == 0  # pause over silence
-                    tok[i] = (F32(best[0] + e[st.phone]), best[1] + 1, best[2] + (0 if neutral else 1))
+                    if from_pred and st.flags & STATE_PHONE_START:  # close the phone being left
+                        if pk > 0:
+                            dm, m = F32(dm + F32(ps / F32(pk))), m + 1
+                        ps, pk = F32(0), 0
+                    if not neutral:
+                        ps, pk = F32(ps + e[st.phone]), pk + 1
+                    tok[i] = (F32(s + e[st.phone]), d + 1, n + (0 if neutral else 1), dm, m, ps, pk)
             cur = None
             for i, st in enumerate(kw.states):
                 if st.flags & STATE_FINAL and tok[i] is not None:
-                    avg = F32(tok[i][0] / F32(max(tok[i][2], 1)))
+                    if kw.phone_mean:
+                        _, _, _, dm, m, ps, pk = tok[i]
+                        if pk:
+                            avg = F32(F32(dm + F32(ps / F32(pk))) / F32(m + 1))
+                        else:
+                            avg = F32(dm / F32(m)) if m else F32(0)
+                    else:
+                        avg = F32(tok[i][0] / F32(max(tok[i][2], 1)))
                     if cur is None or avg > cur[0] or (avg == cur[0] and tok[i][1] > cur[1]):
                         cur = (avg, tok[i][1])
             scores.append(float(cur[0]) if cur is not None else float(NO_SCORE))

@@ -203,6 +203,50 @@ def test_manifest_parsing_matches_keywords_ignoring_case_and_punctuation(tmp_pat
     assert len(n.clips) == 4 and n.skipped == 0
 
 
+def test_contains_mode_running_speech_serves_as_both_sets(tmp_path):
+    d = tmp_path / "ko"
+    rows = [("a.wav", 1.0, "pfa", "고객님께서 비행기를 타셨다."), ("b.wav", 2.0, "pma", "주말에 만나요"),
+            ("c.wav", 3.0, "pfa", "그리고 비행기"), ("d.wav", 4.0, "kih", "아무 말"),
+            ("e.wav", 5.0, "xyz", "고객님"), ("f.wav", 6.0, "pma", "우리고객님")]
+    for r in rows:
+        write_wav(d / r[0], tone(0.2, 300))
+    lines = ["path,duration_s,speaker,lang,text"] + [f"{p},{t},{s},ko,{x}" for p, t, s, x in rows]
+    (d / "manifest.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    names = ["고객님", "비행기"]
+    pos = B.load_set([d], "positives", names, match="contains")
+    # a clip naming both keywords is a positive of each; a keyword starting mid-word ("우리고객님") is not
+    assert [(Path(c.path).name, c.keyword) for c in pos.clips] == [
+        ("a.wav", "고객님"), ("a.wav", "비행기"), ("c.wav", "비행기"), ("e.wav", "고객님")]
+    assert pos.skipped == 3           # b, d, f: no keyword at a word start
+    neg = B.load_set([d], "negatives", names, match="contains")
+    assert [Path(c.path).name for c in neg.clips] == ["b.wav", "d.wav", "f.wav"] and neg.skipped == 3
+    assert neg.hours == pytest.approx(12.0 / 3600) and neg.speakers == 2 and pos.speakers == 2
+    # exact mode keeps its meaning: the whole text must be the keyword
+    assert [c.keyword for c in B.load_set([d], "positives", names).clips] == ["고객님"]
+    with pytest.raises(B.BenchError, match="match must be one of"):
+        B.load_set([d], "negatives", match="fuzzy")
+
+
+def test_cli_contains_mode_reports_the_split(tmp_path, capsys):
+    d = tmp_path / "ko"
+    rows = [("a.wav", "pfa", "고객님께서 오셨다"), ("b.wav", "pma", "주말에 만나요"), ("c.wav", "nea", "아무 말")]
+    for r in rows:
+        write_wav(d / r[0], tone(0.4, 300))
+    (d / "manifest.csv").write_text("path,duration_s,speaker,lang,text\n" + "".join(
+        f"{p},0.4,{s},ko,{t}\n" for p, s, t in rows), encoding="utf-8")
+    m = tmp_path / "ko.kwm"
+    enroll(["고객님"], "ko", threshold=-1.0).model.save(m)
+    out = tmp_path / "r.json"
+    rc, text, err = run_cli(capsys, "--model", m, "--positives", d, "--negatives", d, "--match", "contains",
+                            "--json", out)
+    assert rc == 0, err
+    assert "positives: 1 clips (고객님 1)" in text and "negatives: 2 clips" in text
+    assert "1 clips dropped (text contains a keyword)" in text
+    r = json.loads(out.read_text())
+    assert r["match"] == "contains" and r["negatives"]["speakers"] == 2
+    assert r["negatives"]["dropped_containing_keyword"] == 1
+
+
 def test_bare_folder_sets(tmp_path):
     d = tmp_path / "bare" / "sub"
     write_wav(d / "x.wav", tone(1.0, 440))
@@ -386,10 +430,40 @@ def test_device_mode_qemu(tmp_path, capsys, model_path, speech_sets, monkeypatch
     assert cmp["mean_abs_score_diff"] < 0.2
 
 
-def test_device_port_is_refused_clearly(tmp_path, capsys, model_path):
+def test_device_port_errors_are_one_line(tmp_path, capsys, model_path):
     d = tmp_path / "p"
     write_wav(d / "a.wav", tone(0.5, 300))
     write_manifest(d, [("a.wav", 0.5, "", "jarvis")])
-    rc, _, err = run_cli(capsys, "--model", model_path, "--positives", d, "--negatives", d,
-                         "--device", "socket://127.0.0.1:1")
-    assert rc == 1 and err.count("\n") == 1 and err.startswith("kws-bench: error:") and "only 'qemu'" in err
+    for extra, msg in [(["--device", "socket://127.0.0.1:1"], "--device socket://127.0.0.1:1"),
+                       (["--device", "socket://127.0.0.1:1", "--baud", "0"], "--baud must be positive")]:
+        rc, _, err = run_cli(capsys, "--model", model_path, "--positives", d, "--negatives", d, *extra)
+        assert rc == 1 and err.count("\n") == 1 and err.startswith("kws-bench: error:") and msg in err, err
+
+
+@pytest.mark.skipif(not HAVE_ESPEAK, reason="needs espeak-ng")
+def test_device_port_over_qemu_uart(tmp_path, capsys, model_path, speech_sets, monkeypatch):
+    """--device PORT against the firmware in QEMU, its UART0 a TCP serial port: the device
+    streams its own posteriors and detections; the firmware's decoder and the host's C
+    decoder agree exactly on them; afterwards the device is back on its flashed model."""
+    fw = _fw()
+    if fw is None or fw.missing_tools():
+        pytest.skip(fw.missing_tools() if fw else "no source checkout")
+    from kws.acoustic import DATA_DIR
+    from kws.netblob import export
+    kwn = tmp_path / "en.kwn"
+    kwn.write_bytes(export(DATA_DIR / "en.tflite"))
+    pos, neg = speech_sets
+    out = tmp_path / "port.json"
+    with fw.SerialDevice(tmp_path / "flash.bin", boot_args=["net", str(kwn)], elf=fw.build()) as dev:
+        rc, text, err = run_cli(capsys, "--model", model_path, "--positives", pos, "--negatives", neg,
+                                "--device", dev.url, "--limit", 2, "--json", out)
+    assert rc == 0, err
+    assert f"device (serial {dev.url} at 115200 baud" in text
+    assert "device back on its flashed model: source=" in text
+    r = json.loads(out.read_text())
+    assert r["device"]["target"] == dev.url and r["device"]["throughput"]["jobs"] == 1
+    own = r["device"]["comparison"]["firmware_decoder_vs_host_decoder_on_device_posteriors"]
+    assert own["disagreements"] == [] and own["device_detections"] > 0
+    cmp = r["device"]["comparison"]["at_sweep_floor"]
+    assert cmp["units"] == 4 and cmp["matched"] >= 0.5 * max(cmp["host_detections"], cmp["device_detections"])
+    assert r["device"]["restored"].startswith("source=")

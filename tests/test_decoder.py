@@ -7,6 +7,7 @@ import pytest
 
 from kws.decoder import NO_SCORE, KeywordDecoder
 from kws.errors import ModelFormatError
+from kws.model_file import KeywordModel
 from reference_decoder import ReferenceDecoder
 from synthetic import Posteriorgram, make_model, pron
 
@@ -208,11 +209,16 @@ def test_scores_trace_matches_detections():
     assert scores[:40, 0].max() <= NO_SCORE or scores[:40, 0].max() < model.keywords[0].threshold
 
 
+@pytest.mark.parametrize("phone_mean", [True, False], ids=["by-phone", "by-frame"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_c_decoder_agrees_with_numpy_reference(seed):
+def test_c_decoder_agrees_with_numpy_reference(seed, phone_mean):
     model = make_model({"hey jarvis": JARVIS, "computer": COMPUTER, "snowboy": SNOWBOY,
                         "either": pron([["IY", "DH", "ER"], ["AY", "DH", "ER"]])},
                        threshold=-2.0, hold_frames=8, refractory_frames=30)
+    for kw in model.keywords:  # both scorings (format 1.1 by phone, 1.0 by frame)
+        kw.phone_mean = phone_mean
+    model = KeywordModel.from_bytes(model.to_bytes())
+    assert all(k.phone_mean == phone_mean for k in model.keywords)
     g = Posteriorgram(seed=seed, sharpness=4.0, noise=1.2)
     for words in (["HH", "EY", "JH", "AA", "R", "V", "IH", "S"], ["S", "N", "OW", "B", "OY"],
                   ["IY", "DH", "ER"], ["K", "AH", "M", "P", "Y", "UW", "T", "ER"]):
@@ -273,3 +279,30 @@ def test_decoder_from_file_bytes_keeps_frame_shift():
     assert dec.names == ["snowboy"] and dec.frame_shift_s == 0.02
     with pytest.raises(ModelFormatError):
         KeywordDecoder(model.to_bytes()[:-8])
+
+
+def test_phone_scoring_weighs_phones_not_frames():
+    """By phone, a long well-matched vowel cannot carry wrong consonants: 'snowboy' said
+    with a long 'snow' and a wrong 'boy' scores lower by phone than by frame, while the
+    keyword itself scores 0 either way."""
+    model = make_model({"snowboy": SNOWBOY}, threshold=-6.0)
+    g = Posteriorgram(seed=4, noise=0.0)
+    g.background(40, avoid={"S", "N", "OW", "B", "OY"})
+    g.add(["S", "N"], 4)
+    g.add(["OW"], 30)            # a drawn-out vowel
+    g.add(["K", "EY"], 4)        # "snow-kay", not "snowboy"
+    g.background(40, avoid={"S", "N", "OW", "B", "OY"})
+    x = g.logpost()
+    by_phone, _ = _best_score(model, x)
+    for kw in model.keywords:
+        kw.phone_mean = False
+    by_frame, _ = _best_score(model, x)
+    assert by_phone < by_frame - 0.5
+    g2 = Posteriorgram(seed=4, noise=0.0)
+    g2.background(40)
+    g2.add(["S", "N", "OW", "B", "OY"], 6)
+    g2.background(40)
+    for flag in (True, False):
+        for kw in model.keywords:
+            kw.phone_mean = flag
+        assert _best_score(model, g2.logpost())[0] == pytest.approx(0.0, abs=1e-6)

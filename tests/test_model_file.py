@@ -84,6 +84,28 @@ def test_foreign_file_is_refused():
         KeywordModel.from_bytes(b"RIFF" + bytes(200))
 
 
+def test_phone_scoring_is_format_1_1_and_1_0_files_stay_1_0(model):
+    """Keywords scored by phone set keyword flag bit 0 and state flag PHONE_START (1.1);
+    a model without them is written as 1.0, which older readers accept."""
+    from kws.graph import KW_PHONE_MEAN, STATE_PHONE_START
+    data = model.to_bytes()
+    assert struct.unpack_from("<H", data, 6)[0] == 1
+    kw0 = HEADER_SIZE
+    assert struct.unpack_from("<H", data, kw0 + 26)[0] == KW_PHONE_MEAN
+    back = KeywordModel.from_bytes(data)
+    assert all(k.phone_mean for k in back.keywords)
+    # the first state of every phone starts a phone: "hey" = HH EY, 2 states each
+    assert [bool(s.flags & STATE_PHONE_START) for s in back.keywords[0].states[:4]] == [True, False, True, False]
+    import dataclasses
+    old = dataclasses.replace(model, version_minor=0, keywords=[
+        dataclasses.replace(k, phone_mean=False,
+                            states=[dataclasses.replace(s, flags=s.flags & ~STATE_PHONE_START) for s in k.states])
+        for k in model.keywords])
+    raw = old.to_bytes()
+    assert struct.unpack_from("<H", raw, 6)[0] == 0 and struct.unpack_from("<H", raw, kw0 + 26)[0] == 0
+    assert not any(k.phone_mean for k in KeywordModel.from_bytes(raw).keywords)
+
+
 def test_newer_major_version_is_refused(model):
     data = bytearray(model.to_bytes())
     struct.pack_into("<H", data, 4, 2)

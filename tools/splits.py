@@ -33,3 +33,33 @@ def is_dev(set_name: str, rows: list[dict]):
         dev = en_dev_speakers(r["speaker"] for r in rows)
         return lambda r: r["speaker"] in dev
     return lambda r: False  # en_ljspeech: one speaker, all training
+
+
+
+def write_dev_manifest(set_name: str, out: str, data: str = "../shared/data") -> int:
+    """Write the held-out rows of ``set_name`` as a manifest with absolute paths, so that
+    ``kws-bench`` can take exactly the speakers training never saw. Returns the row count."""
+    import csv
+    from pathlib import Path
+    src = Path(data).resolve() / set_name
+    with open(src / "manifest.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    pred = is_dev(set_name, rows)
+    keep = [dict(r, path=str(src / r["path"])) for r in rows if pred(r)]
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["path", "duration_s", "speaker", "lang", "text"])
+        w.writeheader()
+        w.writerows({k: r[k] for k in w.fieldnames} for r in keep)
+    return len(keep)
+
+
+if __name__ == "__main__":
+    import argparse
+    p = argparse.ArgumentParser(description="Write a training set's held-out (dev) speakers as a manifest for "
+                                            "kws-bench: python tools/splits.py ko_emotiontts -o ko_dev.csv")
+    p.add_argument("set_name", choices=["ko_emotiontts", "en_speechocean"])
+    p.add_argument("-o", "--output", required=True, help="manifest to write (paths inside are absolute)")
+    p.add_argument("--data", default="../shared/data", help="folder holding the data sets (default ../shared/data)")
+    a = p.parse_args()
+    n = write_dev_manifest(a.set_name, a.output, a.data)
+    print(f"wrote {a.output}: {n} held-out clips of {a.set_name}")

@@ -55,6 +55,7 @@ uint32_t fwnet_phone_set_id(void) { return stream ? net.phone_set_id : 0u; }
 uint32_t fwnet_n_phones(void) { return stream ? net.n_phones : 1u; }
 size_t fwnet_ram_bytes(void) { return net_need; }
 uint32_t fwnet_max_out(void) { return stream ? net.chunk_frames : 0u; }
+const float *fwnet_logpost_table(void) { return stream ? net.logpost : NULL; }
 
 void fwnet_reset(void)
 {

@@ -35,5 +35,8 @@ uint32_t fwnet_push(const float *feat, float *out, uint32_t cap);
 uint32_t fwnet_flush(float *out, uint32_t cap);
 /* Most posterior frames one push or flush call can return. */
 uint32_t fwnet_max_out(void);
+/* The loaded network's [256] table: log-posterior of int8 output v at [v + 128]
+ * (every float push/flush returns is one of its entries); NULL when none. */
+const float *fwnet_logpost_table(void);
 
 #endif

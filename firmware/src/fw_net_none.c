@@ -13,3 +13,4 @@ void fwnet_reset(void) {}
 uint32_t fwnet_push(const float *feat, float *out, uint32_t cap) { (void)feat; (void)out; (void)cap; return 0; }
 uint32_t fwnet_flush(float *out, uint32_t cap) { (void)out; (void)cap; return 0; }
 uint32_t fwnet_max_out(void) { return 0; }
+const float *fwnet_logpost_table(void) { return NULL; }

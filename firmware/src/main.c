@@ -22,6 +22,16 @@
  *   logpost SRC OUT  PCM -> front end -> network; log-posteriors to host file OUT
  *   calib N          time a loop of exactly 2*N instructions (checks the timer's
  *                    instructions-per-tick factor under QEMU -icount)
+ *   netinfo          the network: "NETINFO phones=N phone_set=ID", then
+ *                    "LPTAB <hex>": its 256 float32 log-posteriors (bit patterns,
+ *                    8 hex digits each, entry v+128 for int8 output v)
+ *   stream SRC       (UART only) like detect, and for every network output frame a
+ *                    line "P <hex>": n_phones bytes, byte i = int8 output of phone
+ *                    i + 128 (its LPTAB index), in order with the DET lines; with
+ *                    no keyword model loaded, P lines only (no DET). For a host that
+ *                    benchmarks the device (kws/device_link.py)
+ *   activate         back to the model in flash (newest valid slot, else the
+ *                    built-in one; ACTIVE line): undoes `model`
  *   uart             read further commands from UART0 (output goes there too)
  *   quit             (UART) leave; the program exits
  *
@@ -33,7 +43,8 @@
  *
  * Memory: no allocation anywhere. Every object lives in a static arena whose size
  * is checked against what the core reports (kws_*_size) when it is built.
- * Output lines: BOOT, MODEL, NET, DET, END, TIME, ERR, SUMMARY (docs/firmware.md).
+ * Output lines: BOOT, MODEL, NET, DET, END, TIME, ERR, SUMMARY, NETINFO, LPTAB, P
+ * (docs/firmware.md).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -267,13 +278,62 @@ static void dump(const void *p, uint32_t n)
     }
 }
 
-enum { STAGE_FEAT = 1, STAGE_LOGPOST = 2, STAGE_DETECT = 3 };
+enum { STAGE_FEAT = 1, STAGE_LOGPOST = 2, STAGE_DETECT = 3, STAGE_STREAM = 4 };
+
+static const char hex_digits[] = "0123456789abcdef";
+
+/* Index of a log-posterior in the network's table (its int8 output + 128). The
+ * stream returns table entries only, so the value is there bit for bit: a
+ * binary search finds it when the table is ascending (as exported: log of
+ * increasing probabilities), a scan otherwise. */
+static uint32_t logpost_index(const float *tab, float v)
+{
+    uint32_t lo = 0, hi = 256u, i, vb, tb;
+    memcpy(&vb, &v, sizeof vb);
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2u;
+        if (tab[mid] < v) lo = mid + 1u;
+        else hi = mid;
+    }
+    if (lo < 256u) {
+        memcpy(&tb, &tab[lo], sizeof tb);
+        if (tb == vb) return lo;
+    }
+    for (i = 0; i < 256u; i++) {
+        memcpy(&tb, &tab[i], sizeof tb);
+        if (tb == vb) return i;
+    }
+    return 0u; /* cannot happen: every output is a table entry */
+}
+
+/* stream: one "P <hex>" line per posterior frame (2 * n_phones + 3 bytes). */
+static void print_post(const float *post, uint32_t n)
+{
+    const float *tab = fwnet_logpost_table();
+    uint32_t n_ph = fwnet_n_phones(), f, i;
+    for (f = 0; f < n; f++) {
+        out_str("P ");
+        for (i = 0; i < n_ph; i++) {
+            uint32_t b = logpost_index(tab, post[(size_t)f * n_ph + i]);
+            out_char(hex_digits[b >> 4]);
+            out_char(hex_digits[b & 0xFu]);
+        }
+        out_char('\n');
+    }
+}
 
 static void net_out(const float *post, uint32_t n, int stage)
 {
     if (n == 0u) return;
-    if (stage == STAGE_LOGPOST) dump(post, n * fwnet_n_phones() * (uint32_t)sizeof(float));
-    else decode(post, n);
+    if (stage == STAGE_LOGPOST) {
+        dump(post, n * fwnet_n_phones() * (uint32_t)sizeof(float));
+        return;
+    }
+    if (stage == STAGE_STREAM) {
+        print_post(post, n); /* the P lines of a chunk, then its DET lines */
+        if (!model_ok) return;
+    }
+    decode(post, n);
 }
 
 static void one_frame(const float *feat, int stage)
@@ -310,9 +370,10 @@ static void run_audio(src *s, int stage)
     uint32_t frames = 0;
     uint8_t carry = 0;
     int have_carry = 0;
+    int decoding = stage == STAGE_DETECT || (stage == STAGE_STREAM && model_ok);
     kws_frontend_reset(fe);
     if (stage != STAGE_FEAT) fwnet_reset();
-    if (stage == STAGE_DETECT) kws_decoder_reset(dec);
+    if (decoding) kws_decoder_reset(dec);
     t_fe = t_net = t_dec = 0;
     run_detections = 0;
     run_frames_dec = 0;
@@ -361,7 +422,7 @@ static void run_audio(src *s, int stage)
             net_out(post_buf, n, stage);
         }
     }
-    if (stage == STAGE_DETECT) decode_flush();
+    if (decoding) decode_flush();
     out_str("END frames=");
     out_u64(frames);
     out_str(" detections=");
@@ -572,6 +633,29 @@ static void cmd_calib(uint32_t n)
     out_char('\n');
 }
 
+/* netinfo: what a host needs to read P lines back into log-posteriors. */
+static void cmd_netinfo(void)
+{
+    const float *tab = fwnet_logpost_table();
+    uint32_t i;
+    if (!fwnet_loaded() || tab == NULL) {
+        err("netinfo", KWS_ERR_ARG, "no network loaded");
+        return;
+    }
+    out_str("NETINFO phones=");
+    out_u64(fwnet_n_phones());
+    out_str(" phone_set=");
+    out_u64(fwnet_phone_set_id());
+    out_str("\nLPTAB ");
+    for (i = 0; i < 256u; i++) {
+        uint32_t bits;
+        int k;
+        memcpy(&bits, &tab[i], sizeof bits);
+        for (k = 7; k >= 0; k--) out_char(hex_digits[(bits >> (4 * k)) & 0xFu]);
+    }
+    out_char('\n');
+}
+
 static void run_command(int argc, char **argv, int uart);
 
 #define FW_LINE_MAX 160
@@ -639,13 +723,26 @@ static void run_command(int argc, char **argv, int uart)
         else uart_loop();
         return;
     }
+    if (strcmp(c, "netinfo") == 0) {
+        cmd_netinfo();
+        return;
+    }
+    if (strcmp(c, "activate") == 0) {
+        fw_slots_activate(); /* prints the ACTIVE line */
+        return;
+    }
     if (argc < 2) {
         err(c, KWS_ERR_ARG, "unknown command or missing argument");
         return;
     }
     if (strcmp(c, "model") != 0 && strcmp(c, "net") != 0 && strcmp(c, "post") != 0 &&
-        strcmp(c, "detect") != 0 && strcmp(c, "feat") != 0 && strcmp(c, "logpost") != 0) {
+        strcmp(c, "detect") != 0 && strcmp(c, "feat") != 0 && strcmp(c, "logpost") != 0 &&
+        strcmp(c, "stream") != 0) {
         err(c, KWS_ERR_ARG, "unknown command");
+        return;
+    }
+    if (strcmp(c, "stream") == 0 && !uart) {
+        err(c, KWS_ERR_ARG, "UART only (a host reads its P lines)");
         return;
     }
     if (!src_open(&s, argv[1], uart)) {
@@ -689,6 +786,9 @@ static void run_command(int argc, char **argv, int uart)
         if (!model_ok) err(c, KWS_ERR_ARG, "no keyword model loaded");
         else if (!fwnet_loaded()) err(c, KWS_ERR_ARG, "no network loaded");
         else run_audio(&s, STAGE_DETECT);
+    } else if (strcmp(c, "stream") == 0) {
+        if (!fwnet_loaded()) err(c, KWS_ERR_ARG, "no network loaded");
+        else run_audio(&s, STAGE_STREAM); /* decodes too when a keyword model is loaded */
     } else { /* feat, logpost: dump to a host file */
         int stage = strcmp(c, "feat") == 0 ? STAGE_FEAT : STAGE_LOGPOST;
         if (uart || argc < 3) err(c, KWS_ERR_ARG, "needs an output file (semihosting only)");
@@ -789,7 +889,8 @@ int main(void)
                              strcmp(argv[j], "net") == 0 || strcmp(argv[j], "post") == 0 ||
                              strcmp(argv[j], "detect") == 0 || strcmp(argv[j], "feat") == 0 ||
                              strcmp(argv[j], "logpost") == 0 || strcmp(argv[j], "calib") == 0 ||
-                             strcmp(argv[j], "uart") == 0))
+                             strcmp(argv[j], "uart") == 0 || strcmp(argv[j], "netinfo") == 0 ||
+                             strcmp(argv[j], "stream") == 0 || strcmp(argv[j], "activate") == 0))
             j++;
         run_command(j - i, argv + i, 0);
         i = j;

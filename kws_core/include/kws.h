@@ -57,6 +57,12 @@ uint32_t kws_crc32(uint32_t crc, const void *data, size_t len);
 #define KWS_STATE_SELF 0x01u
 #define KWS_STATE_ENTRY 0x02u
 #define KWS_STATE_FINAL 0x04u
+/* (format 1.1) a new phone begins here when the path arrives from a predecessor */
+#define KWS_STATE_PHONE_START 0x08u
+
+/* Keyword flags (format 1.1): score the path by the mean of its phones' mean
+ * emissions instead of the mean emission per frame (docs/decoder.md). */
+#define KWS_KW_PHONE_MEAN 0x0001u
 
 /* On-file records; layout fixed by docs/kwm-format.md. */
 typedef struct kws_state_rec {

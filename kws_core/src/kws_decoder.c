@@ -19,11 +19,18 @@
 /* One token per state. dur == 0 means "no token"; its score is then -inf so
  * that a missing token never wins a comparison (every real score is finite).
  * dur counts every frame of the path (<= max_frames <= 65535), n_scored the
- * frames the score is averaged over: all but the neutral pause frames. */
+ * frames the score is averaged over: all but the neutral pause frames.
+ * The last four fields serve keywords scored by phone (KWS_KW_PHONE_MEAN):
+ * the sum of the completed phones' mean emissions, their count, and the
+ * running emission sum and scored frames of the phone the path is in. */
 typedef struct kws_token {
     float score;
+    float done_mean;
+    float ph_sum;
     uint16_t dur;
     uint16_t n_scored;
+    uint16_t ph_n;
+    uint16_t n_done;
 } kws_token;
 
 /* Per-keyword run-time state. */
@@ -81,6 +88,11 @@ static void kws_drop_tokens(kws_token *t, uint32_t n)
     for (i = 0; i < n; i++) {
         t[i].score = -INFINITY;
         t[i].dur = 0;
+        t[i].n_scored = 0;
+        t[i].done_mean = 0.0f;
+        t[i].ph_sum = 0.0f;
+        t[i].ph_n = 0;
+        t[i].n_done = 0;
     }
 }
 
@@ -178,11 +190,15 @@ static void kws_emissions(const float *x, uint32_t n, float floor_v, float *e)
 }
 
 /* Update one keyword's tokens for the frame (in place, last state first).
- * Returns its score (best score/dur over FINAL states; ties: longer dur) in
- * *score and that token's dur in *dur (0 = no complete path). */
+ * Returns its score in *score (best over FINAL states; ties: longer dur) and
+ * that token's dur in *dur (0 = no complete path). The score is the path's
+ * mean emission per scored frame, or, with phone_mean, the mean over its
+ * phones of each phone's mean emission. Paths are chosen by their summed
+ * emission either way (Viterbi); phone_mean only changes how the chosen
+ * path is scored. */
 static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
                                kws_token *tk, uint32_t n, uint32_t max_frames,
-                               const float *e, float *score, uint32_t *dur)
+                               int phone_mean, const float *e, float *score, uint32_t *dur)
 {
     float best_r = -INFINITY;
     uint32_t best_d = 0;
@@ -192,6 +208,7 @@ static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
         float bs = -INFINITY;
         uint32_t bd = 0;
         uint32_t bn = 0;
+        uint32_t src = n; /* n: own token (self-loop) or none; else the winning predecessor */
         uint32_t nd;
         if (s.flags & KWS_STATE_SELF) {
             bs = tk[i].score;
@@ -202,12 +219,13 @@ static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
             const uint16_t *pp = arcs + s.pred_begin;
             uint32_t j, np = s.n_preds;
             for (j = 0; j < np; j++) {
-                const kws_token c = tk[pp[j]];
+                const kws_token *c = &tk[pp[j]];
                 /* (s > S) || (s == S && d > D), written without a branch */
-                const int take = (c.score > bs) | ((c.score == bs) & (c.dur > bd));
-                bs = take ? c.score : bs;
-                bd = take ? c.dur : bd;
-                bn = take ? c.n_scored : bn;
+                const int take = (c->score > bs) | ((c->score == bs) & (c->dur > bd));
+                bs = take ? c->score : bs;
+                bd = take ? c->dur : bd;
+                bn = take ? c->n_scored : bn;
+                src = take ? (uint32_t)pp[j] : src;
             }
         }
         /* Fresh token (0, 0): beats (S, D) iff 0 > S (0 == S with 0 > D never holds). */
@@ -215,6 +233,7 @@ static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
             bs = 0.0f;
             bd = 0;
             bn = 0;
+            src = n + 1u;
         }
         nd = bd + 1u;
         if (bs > -INFINITY && nd <= max_frames) {
@@ -222,17 +241,54 @@ static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
             /* A pause frame (phone 0 = sil) where sil is the best phone (em == 0)
              * is neutral: it adds nothing and is not averaged over, so silence
              * between words neither helps nor hurts a keyword. */
-            const uint32_t nn = bn + ((s.phone == 0u && em == 0.0f) ? 0u : 1u);
+            const uint32_t scored = (s.phone == 0u && em == 0.0f) ? 0u : 1u;
+            const uint32_t nn = bn + scored;
             const float ns = bs + em;
+            float r;
+            if (phone_mean) {
+                float dm, ps;
+                uint32_t pn, ndone;
+                if (src == n + 1u) { /* fresh */
+                    dm = 0.0f;
+                    ps = 0.0f;
+                    pn = 0;
+                    ndone = 0;
+                } else {
+                    const kws_token *c = &tk[src < n ? src : i];
+                    dm = c->done_mean;
+                    ps = c->ph_sum;
+                    pn = c->ph_n;
+                    ndone = c->n_done;
+                    if (src < n && (s.flags & KWS_STATE_PHONE_START)) {
+                        /* the path enters a new phone: close the one it leaves (a
+                         * pause made only of neutral frames is no phone at all) */
+                        if (pn) {
+                            dm += ps / (float)pn;
+                            ndone++;
+                        }
+                        ps = 0.0f;
+                        pn = 0;
+                    }
+                }
+                if (scored) {
+                    ps += em;
+                    pn++;
+                }
+                tk[i].done_mean = dm;
+                tk[i].ph_sum = ps;
+                tk[i].ph_n = (uint16_t)pn;
+                tk[i].n_done = (uint16_t)ndone;
+                r = pn ? (dm + ps / (float)pn) / (float)(ndone + 1u)
+                       : (ndone ? dm / (float)ndone : 0.0f);
+            } else {
+                r = ns / (float)(nn ? nn : 1u);
+            }
             tk[i].score = ns;
             tk[i].dur = (uint16_t)nd;
             tk[i].n_scored = (uint16_t)nn;
-            if (s.flags & KWS_STATE_FINAL) {
-                const float r = ns / (float)(nn ? nn : 1u);
-                if (r > best_r || (r == best_r && nd > best_d)) {
-                    best_r = r;
-                    best_d = nd;
-                }
+            if ((s.flags & KWS_STATE_FINAL) && (r > best_r || (r == best_r && nd > best_d))) {
+                best_r = r;
+                best_d = nd;
             }
         } else {
             tk[i].score = -INFINITY;
@@ -295,7 +351,8 @@ kws_status kws_decoder_process(kws_decoder *dec, const float *logpost,
             uint32_t dur;
 
             kws_update_keyword(states + kw->first_state, arcs, tk, kw->n_states,
-                               kw->max_frames, dec->emit, &sc, &dur);
+                               kw->max_frames, (kw->flags & KWS_KW_PHONE_MEAN) != 0u,
+                               dec->emit, &sc, &dur);
             if (scores != NULL) scores[(size_t)f * nk + k] = sc;
 
             /* Peak picking. */

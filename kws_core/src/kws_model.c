@@ -138,7 +138,7 @@ static int string_ok(const uint8_t *strings, uint32_t strings_size, uint32_t off
 }
 
 #define KWS_HEADER_SIZE 64u
-#define KWS_STATE_KNOWN_FLAGS (KWS_STATE_SELF | KWS_STATE_ENTRY | KWS_STATE_FINAL)
+#define KWS_STATE_KNOWN_FLAGS (KWS_STATE_SELF | KWS_STATE_ENTRY | KWS_STATE_FINAL | KWS_STATE_PHONE_START)
 
 /* ------------------------------------------------------------------------ */
 /* Parser                                                                    */
@@ -217,7 +217,8 @@ kws_status kws_model_parse(const void *data, size_t len,
         uint32_t kn = rd_u32(kr + 16);
         float thr = rd_f32(kr + 20);
         uint16_t max_frames = rd_u16(kr + 24);
-        /* kr + 26: keyword flags, reserved. kr + 28: expected_fa_per_hour, informative. */
+        /* kr + 26: keyword flags (bit 0 KWS_KW_PHONE_MEAN; other bits reserved, ignored).
+         * kr + 28: expected_fa_per_hour, informative. */
         int has_entry = 0, has_final = 0;
         uint32_t i;
 

@@ -479,7 +479,7 @@ static void mut_kw_first_wrap(uint8_t *b, const tlayout *l)
 }
 static void mut_n_preds(uint8_t *b, const tlayout *l) { b[l->st_off + 8u * 8u + 3u] = 3; }
 static void mut_pred_begin(uint8_t *b, const tlayout *l) { put_u32(b + l->st_off + 8u * 8u + 4u, 0xFFFFFFFFu); }
-static void mut_flag_bits(uint8_t *b, const tlayout *l) { b[l->st_off + 1u * 8u + 2u] |= 0x08u; }
+static void mut_flag_bits(uint8_t *b, const tlayout *l) { b[l->st_off + 1u * 8u + 2u] |= 0x10u; }
 static void mut_no_entry(uint8_t *b, const tlayout *l) { b[l->st_off + 2u] = S_; }
 static void mut_no_final(uint8_t *b, const tlayout *l) { b[l->st_off + 5u * 8u + 2u] = S_; }
 static void mut_name_len0(uint8_t *b, const tlayout *l) { put_u16(b + l->kw_off + 4u, 0); }
@@ -1092,6 +1092,67 @@ static void test_fuzz(void)
     CHECK(n_ok > 0);
 }
 
+/* Scoring by phone (format 1.1, KWS_KW_PHONE_MEAN): a path of 6 perfect frames of
+ * phone 1 and 2 frames of phone 2 at -2 scores -4/8 = -0.5 by frame but
+ * (0 + -2)/2 = -1 by phone; a pause of silence between the words is no phone. */
+#define PS_ KWS_STATE_PHONE_START
+static const tstate pm_states[5] = {
+    {1, S_ | E_ | PS_, 0, {0}},
+    {1, S_, 1, {0}},
+    {0, S_ | PS_, 1, {1}},  /* optional pause (sil) */
+    {2, S_ | PS_, 2, {1, 2}},
+    {2, S_ | F_, 1, {3}},
+};
+static const tkeyword pm_keyword[1] = {{"ab", "a | b", -3.0f, 100, 5, pm_states}};
+
+static float pm_last_score(int phone_mean, const float *x, uint32_t nf)
+{
+    tmodel tm = two_kw_model();
+    tdec t;
+    float sc[16];
+    kws_detection out[1];
+    uint32_t done = 0, n_out = 0, size;
+    tm.n_keywords = 1;
+    tm.keywords = pm_keyword;
+    size = build_model(&tm, t.mb.b, MODEL_CAP, NULL);
+    put_u16(t.mb.b + 64 + 26, phone_mean ? KWS_KW_PHONE_MEAN : 0u);
+    fix_crc(t.mb.b, size);
+    CHECK_STATUS(kws_model_parse(t.mb.b, size, 0, &t.model), KWS_OK);
+    CHECK(t.model.keywords[0].flags == (phone_mean ? KWS_KW_PHONE_MEAN : 0u));
+    t.mem = malloc(kws_decoder_size(&t.model));
+    CHECK_STATUS(kws_decoder_init(&t.model, t.mem, kws_decoder_size(&t.model), &t.dec), KWS_OK);
+    CHECK(nf <= 16u);
+    CHECK_STATUS(kws_decoder_process(t.dec, x, nf, out, 1, &done, &n_out, sc), KWS_OK);
+    CHECK(done == nf);
+    tdec_close(&t);
+    return sc[nf - 1u];
+}
+
+static void pm_frame(float *x, uint32_t best, uint32_t other, float other_v)
+{
+    uint32_t p;
+    for (p = 0; p < N_PHONES; p++) x[p] = -8.0f;
+    x[best] = 0.0f;
+    x[other] = other_v;
+}
+
+static void test_phone_mean(void)
+{
+    float x[16 * N_PHONES];
+    uint32_t f;
+    /* 6 frames of phone 1 (best), then 2 frames where phone 5 is best and phone 2 is at -2 */
+    for (f = 0; f < 6; f++) pm_frame(x + f * N_PHONES, 1, 2, -8.0f);
+    for (f = 6; f < 8; f++) pm_frame(x + f * N_PHONES, 5, 2, -2.0f);
+    CHECK(pm_last_score(0, x, 8) == -0.5f);
+    CHECK(pm_last_score(1, x, 8) == -1.0f);
+    /* phone 1 x2, 3 frames of silence (the pause: neutral), phone 2 at -1 x4 */
+    for (f = 0; f < 2; f++) pm_frame(x + f * N_PHONES, 1, 2, -8.0f);
+    for (f = 2; f < 5; f++) pm_frame(x + f * N_PHONES, 0, 2, -8.0f);
+    for (f = 5; f < 9; f++) pm_frame(x + f * N_PHONES, 5, 2, -1.0f);
+    CHECK(pm_last_score(0, x, 9) == -4.0f / 6.0f);
+    CHECK(pm_last_score(1, x, 9) == -0.5f);
+}
+
 int main(void)
 {
     RUN(test_crc32);
@@ -1110,6 +1171,7 @@ int main(void)
     RUN(test_chunking_invariance);
     RUN(test_random_bounds);
     RUN(test_fuzz);
+    RUN(test_phone_mean);
     printf("%d passed, %d failed\n", g_tests_passed, g_tests_failed);
     return g_tests_failed == 0 ? 0 : 1;
 }
