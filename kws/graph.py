@@ -29,9 +29,13 @@ STATE_PHONE_START = 0x08
 #: Keyword flag (format 1.1): score a path by the mean of its phones' mean emissions.
 KW_PHONE_MEAN = 0x0001
 
-#: Default number of HMM states per phone: 2 frames (20 ms) minimum per phone, short
-#: enough for glides and flaps, long enough that a one-frame blip cannot pass a phone.
-DEFAULT_STATES_PER_PHONE = 2
+#: Default number of HMM states per phone: a phone lasts at least this many frames
+#: (40 ms). With the free phone loop as filler, a path may otherwise hop through a phone
+#: on a 20 ms blip where it happens to be the best phone; on held-out real wake words
+#: (kws-bench, 1.18 h of negatives) 2 -> 3 -> 4 states cut the weighted miss rate at
+#: 1 FA/h from 53 % to 41 % to 33 % (5: 30 %, 6: 28 %, but fast speech has phones
+#: shorter than 50-60 ms, and the decoder's cost grows with the states); docs/decoder.md.
+DEFAULT_STATES_PER_PHONE = 4
 #: Frames a phone may last on average before a path is dropped (max_frames budget).
 MAX_FRAMES_PER_PHONE = 25
 #: Frames the optional pause between words may last, within that budget.

@@ -51,6 +51,7 @@ class ReferenceDecoder:
                 if st.flags & STATE_SELF and tok[i] is not None:
                     cands.append((tok[i], False))
                 cands.extend((tok[j], True) for j in st.preds if tok[j] is not None)
+                cands = [(c, p) for c, p in cands if c[1] + 1 <= kw.max_frames]  # too long: passed over
                 if st.flags & STATE_ENTRY:
                     cands.append(((F32(0), 0, 0, F32(0), 0, F32(0), 0), False))
                 for c, from_pred in cands:

@@ -210,7 +210,9 @@ static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
         uint32_t bn = 0;
         uint32_t src = n; /* n: own token (self-loop) or none; else the winning predecessor */
         uint32_t nd;
-        if (s.flags & KWS_STATE_SELF) {
+        /* Candidates that would outgrow max_frames are passed over (not taken and
+         * then dropped), so a younger candidate still fills the state. */
+        if ((s.flags & KWS_STATE_SELF) && tk[i].dur < max_frames) {
             bs = tk[i].score;
             bd = tk[i].dur;
             bn = tk[i].n_scored;
@@ -221,7 +223,8 @@ static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
             for (j = 0; j < np; j++) {
                 const kws_token *c = &tk[pp[j]];
                 /* (s > S) || (s == S && d > D), written without a branch */
-                const int take = (c->score > bs) | ((c->score == bs) & (c->dur > bd));
+                const int take = ((c->score > bs) | ((c->score == bs) & (c->dur > bd))) &
+                                 (c->dur < max_frames);
                 bs = take ? c->score : bs;
                 bd = take ? c->dur : bd;
                 bn = take ? c->n_scored : bn;
