@@ -281,17 +281,22 @@ static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
                 tk[i].ph_sum = ps;
                 tk[i].ph_n = (uint16_t)pn;
                 tk[i].n_done = (uint16_t)ndone;
-                r = pn ? (dm + ps / (float)pn) / (float)(ndone + 1u)
-                       : (ndone ? dm / (float)ndone : 0.0f);
-            } else {
-                r = ns / (float)(nn ? nn : 1u);
             }
             tk[i].score = ns;
             tk[i].dur = (uint16_t)nd;
             tk[i].n_scored = (uint16_t)nn;
-            if ((s.flags & KWS_STATE_FINAL) && (r > best_r || (r == best_r && nd > best_d))) {
-                best_r = r;
-                best_d = nd;
+            if (s.flags & KWS_STATE_FINAL) { /* the divisions only where a path ends */
+                if (phone_mean) {
+                    const kws_token *t = &tk[i];
+                    r = t->ph_n ? (t->done_mean + t->ph_sum / (float)t->ph_n) / (float)(t->n_done + 1u)
+                                : (t->n_done ? t->done_mean / (float)t->n_done : 0.0f);
+                } else {
+                    r = ns / (float)(nn ? nn : 1u);
+                }
+                if (r > best_r || (r == best_r && nd > best_d)) {
+                    best_r = r;
+                    best_d = nd;
+                }
             }
         } else {
             tk[i].score = -INFINITY;
