@@ -231,3 +231,21 @@ def test_model_add_and_remove(tmp_path, capsys):
     assert KeywordModel.load(path).names == ["open sesame"]
     code = model_main(["add", str(tmp_path / "none.kwm"), "alexa"])
     assert "no such file" in one_line_error(capsys, code, "kws-model")
+
+
+def test_enroll_states_per_phone(tmp_path, capsys):
+    """--states-per-phone sets the shortest phone (in frames): 'computer' (8 phones, one
+    pronunciation) has 8 * N states; out of range is a one-line error."""
+    sizes = {}
+    for n in (2, 4):
+        path = tmp_path / f"c{n}.kwm"
+        assert enroll_main(["computer", "--lang", "en", "-o", str(path), "--states-per-phone", str(n),
+                            "--threshold", "-1"]) == 0
+        capsys.readouterr()
+        kw = KeywordModel.load(path).keywords[0]
+        assert kw.phone_mean
+        sizes[n] = len(kw.states)
+    assert sizes[4] == 2 * sizes[2] and sizes[2] % 2 == 0
+    msg = one_line_error(capsys, enroll_main(["computer", "--lang", "en", "-o", str(tmp_path / "x.kwm"),
+                                              "--states-per-phone", "9"]), "kws-enroll")
+    assert "--states-per-phone must be 1 to 8" in msg
