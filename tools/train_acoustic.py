@@ -403,11 +403,45 @@ def uniform_align(feats: np.ndarray, words, pset) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 # model
 
-def build_model(n_phones: int, n_in: int | None, batch: int | None = None, normalise=None):
+def spec_augment_layer(freq_masks: int = 2, freq_width: int = 6, time_masks: int = 2, time_width: int = 6):
+    """SpecAugment (Park et al., 2019) for training only: per example, a few random bands of
+    mel channels and of frames set to the mean (0 after normalisation). It has no
+    weights, so the exported inference model (built without it) takes the same weights."""
+    import keras
+    import tensorflow as tf
+
+    class SpecAugment(keras.layers.Layer):
+        def call(self, x, training=None):
+            if not training:
+                return x
+            shape = tf.shape(x)
+            b, t, f = shape[0], shape[1], shape[2]
+            keep = tf.ones_like(x)
+
+            def band(n, size, width, axis_len):
+                w = tf.random.uniform((b, 1), 0, width + 1, dtype=tf.int32)
+                start = tf.random.uniform((b, 1), 0, 1, dtype=tf.float32)
+                start = tf.cast(start * tf.cast(tf.maximum(axis_len - w, 1), tf.float32), tf.int32)
+                idx = tf.range(axis_len)[None, :]
+                return tf.cast((idx >= start) & (idx < start + w), x.dtype)  # [b, axis_len]
+
+            for _ in range(freq_masks):
+                keep = keep * (1.0 - band(b, f, freq_width, f))[:, None, :]
+            for _ in range(time_masks):
+                keep = keep * (1.0 - band(b, t, time_width, t))[:, :, None]
+            return x * keep
+
+    return SpecAugment(name="specaug")
+
+
+def build_model(n_phones: int, n_in: int | None, batch: int | None = None, normalise=None,
+                specaug: bool = False):
     import keras
     from keras import layers
     inp = keras.Input((n_in, N_MELS), batch_size=batch)
     x = inp
+    if specaug:
+        x = spec_augment_layer()(x)
     if normalise is not None:
         mean, std = normalise
         x = layers.Rescaling(1.0)(x)  # placeholder, not used
@@ -631,6 +665,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--no-aug", action="store_true")
+    ap.add_argument("--specaug", action="store_true", help="SpecAugment masking while training (no weights; "
+                    "the exported model is the same network)")
     ap.add_argument("--extra-set", action="append",
                     help="extra training folder (manifest.csv layout), e.g. tools/synth_speech.py output")
     ap.add_argument("--init-align", action="append", help="npz of initial frame labels (tools/align_pocketsphinx.py) "
@@ -700,7 +736,9 @@ def main() -> None:
         tr = [u for u in tr if u in have]
         log(f"training on the {len(tr)} utterances (incl. speed copies) that have one")
     flat = dict(ali)
-    model = build_model(P, None)
+    model = build_model(P, None, specaug=args.specaug)
+    if args.specaug:
+        log("SpecAugment: 2 mel bands of up to 6 channels and 2 stretches of up to 6 frames masked per segment")
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
                   weighted_metrics=["accuracy"])
     log(f"model: {model.count_params()} parameters, context {CONTEXT} frames, lookahead {LOOKAHEAD}")
