@@ -38,6 +38,7 @@ import numpy as np
 
 from .decoder import Detection
 from .errors import DeviceError
+from .serial_link import oneline, open_port, parse_kv, read_available
 
 SAMPLE_RATE = 16000
 FRAME_SHIFT_S = 0.01
@@ -45,7 +46,6 @@ _AUDIO_BITS_PER_S = SAMPLE_RATE * 2 * 10  # int16 PCM at 8N1: 320,000 baud for r
 _CHUNK = 4096  # payload bytes per write: small enough to notice a stop request quickly
 
 _DET = re.compile(r"^DET keyword=(\d+) name=(.*) start=(\d+) end=(\d+) score=(\S+) bits=0x([0-9a-f]{8}) heard=(\d+)$")
-_KV = re.compile(r"(\w+)=(\S+)")
 
 
 @dataclass(frozen=True)
@@ -62,23 +62,9 @@ class DeviceDetection(Detection):
     frames_out: int = 0
 
 
-def _kv(line: str) -> dict:
-    out: dict = {}
-    for k, v in _KV.findall(line):
-        try:
-            out[k] = int(v)
-        except ValueError:
-            out[k] = v
-    return out
-
-
-def _oneline(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def _err_msg(line: str) -> str:
     """'ERR cmd=X code=N msg=...' -> '... (code N)'."""
-    kv = _kv(line)
+    kv = parse_kv(line)
     msg = line.split(" msg=", 1)[1] if " msg=" in line else line
     return f"{msg} (code {kv.get('code', '?')})"
 
@@ -110,26 +96,15 @@ class DeviceLink:
     """
 
     def __init__(self, url: str, baud: int = 115200, timeout: float = 5.0, sync_tries: int = 2) -> None:
-        try:
-            import serial
-        except ImportError as exc:  # pragma: no cover - a dependency
-            raise DeviceError("pyserial is not installed (pip install pyserial)") from exc
         self.url = url
         self.baud = baud
         self.timeout = float(timeout)
         self.last_run: dict = {}
         self._buf = bytearray()
         self._info: dict | None = None
+        # short read time-out (serial_link): reads return what has arrived, the deadlines are ours
+        self.port = open_port(url, baud, DeviceError, write_timeout=max(10.0, timeout))
         try:
-            # Short read time-out: reads return what has arrived, the deadlines are ours.
-            self.port = serial.serial_for_url(url, baudrate=baud, timeout=0.05, write_timeout=max(10.0, timeout))
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise DeviceError(f"no device at {url}: {_oneline(exc)}") from exc
-        try:
-            try:
-                self.port.reset_input_buffer()
-            except Exception:
-                pass
             self._sync(sync_tries)
         except BaseException:
             self.close()
@@ -153,7 +128,7 @@ class DeviceLink:
 
     def _lost(self, exc: BaseException) -> DeviceError:
         self.close()
-        return DeviceError(f"connection to the device at {self.url} lost: {_oneline(exc)}")
+        return DeviceError(f"connection to the device at {self.url} lost: {oneline(exc)}")
 
     def _write(self, data: bytes) -> None:
         try:
@@ -163,17 +138,10 @@ class DeviceLink:
             raise self._lost(exc) from exc
 
     def _read_some(self) -> bytes:
-        # As kws.flash: one byte (waiting at most the port's 50 ms), then what is there.
         try:
-            data = bytearray(self.port.read(1))
-            while data and len(data) < 65536:
-                n = self.port.in_waiting  # a count on serial ports, 0/1 on socket://
-                if not n:
-                    break
-                data += self.port.read(n)
+            return read_available(self.port)
         except Exception as exc:
             raise self._lost(exc) from exc
-        return bytes(data)
 
     def _line(self, deadline: float, what: str) -> str:
         """The next line (without CR/LF); DeviceError at the deadline."""
@@ -249,7 +217,7 @@ class DeviceLink:
                     break
                 continue
             if text.startswith("NETINFO "):
-                seen, info = True, _kv(text)
+                seen, info = True, parse_kv(text)
             elif text.startswith("LPTAB ") and seen:
                 table_hex = text[6:].strip()
             elif text.startswith("ERR cmd=netinfo"):
@@ -310,7 +278,7 @@ class DeviceLink:
 
         def on_line(text: str) -> None:
             if text.startswith("MODEL "):
-                got["model"] = _kv(text)
+                got["model"] = parse_kv(text)
             elif text.startswith("ERR "):
                 got["err"] = text
 
@@ -330,7 +298,7 @@ class DeviceLink:
 
         def on_line(text: str) -> None:
             if text.startswith("ACTIVE "):
-                got["active"] = _kv(text)
+                got["active"] = parse_kv(text)
             elif text.startswith("ERR "):
                 got["err"] = text
 
@@ -382,9 +350,9 @@ class DeviceLink:
                                             frame_shift_s=FRAME_SHIFT_S, score_bits=bits, heard=int(m[7]),
                                             frames_out=n_rows[0]))
             elif text.startswith("END "):
-                got["end"] = _kv(text)
+                got["end"] = parse_kv(text)
             elif text.startswith("TIME "):
-                got["time"] = _kv(text)
+                got["time"] = parse_kv(text)
             elif text.startswith("ERR "):
                 got.setdefault("err", text)
             else:

@@ -24,9 +24,10 @@ import random
 import struct
 import time
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from .errors import KwsError
+from .serial_link import oneline, open_port, read_available
 
 PROTO_VERSION = 1
 END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
@@ -250,18 +251,7 @@ class Device:
 
     @classmethod
     def open(cls, url: str, baud: int = 115200, **kw) -> "Device":
-        try:
-            import serial
-        except ImportError as exc:  # pragma: no cover - a dependency
-            raise FlashError("pyserial is not installed (pip install pyserial)") from exc
-        try:
-            port = serial.serial_for_url(url, baudrate=baud, timeout=0.05, write_timeout=10)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise FlashError(f"no device at {url}: {_oneline(exc)}") from exc
-        try:
-            port.reset_input_buffer()
-        except Exception:
-            pass
+        port = open_port(url, baud, FlashError)
         return cls(port, **kw)
 
     def close(self) -> None:
@@ -283,22 +273,14 @@ class Device:
             self.port.write(data)
             self.port.flush()
         except Exception as exc:
-            raise FlashError(f"connection to the device lost: {_oneline(exc)}") from exc
+            raise FlashError(f"connection to the device lost: {oneline(exc)}") from exc
         self.stats.sent += len(data)
 
     def _read_some(self) -> bytes:
-        # read(n) waits until n bytes or the port's time-out: take one byte (waiting at
-        # most that time-out), then only what is already there.
         try:
-            data = bytearray(self.port.read(1))
-            while data and len(data) < 65536:
-                n = self.port.in_waiting  # a count on serial ports, 0/1 on socket://
-                if not n:
-                    break
-                data += self.port.read(n)
-            data = bytes(data)
+            data = read_available(self.port)
         except Exception as exc:
-            raise FlashError(f"connection to the device lost: {_oneline(exc)}") from exc
+            raise FlashError(f"connection to the device lost: {oneline(exc)}") from exc
         self.stats.received += len(data)
         return data
 
@@ -444,10 +426,6 @@ def _refusal(step: str, r: bytes, hdr: ModelHeader, lim: DeviceLimits) -> str:
     if status == 9 and len(r) > 2:
         return f"the device refused the model: {KWS_STATUS.get(r[2], r[2])}; the previous model stays active"
     return f"{step} failed: {STATUS.get(status, f'status {status}')}; the previous model stays active"
-
-
-def _oneline(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def default_model_c(data: bytes) -> str:

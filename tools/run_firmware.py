@@ -91,17 +91,12 @@ def default_elf() -> Path:
 # --------------------------------------------------------------------------------------
 
 _DET = re.compile(r"^DET keyword=(\d+) name=(.*) start=(\d+) end=(\d+) score=(\S+) bits=0x([0-9a-f]{8}) heard=(\d+)$")
-_KV = re.compile(r"(\w+)=(\S+)")
 
 
 def _kv(line: str) -> dict:
-    out = {}
-    for k, v in _KV.findall(line):
-        try:
-            out[k] = int(v)
-        except ValueError:
-            out[k] = v
-    return out
+    """The firmware's ``key=value`` fields (one parser for the tools and the package)."""
+    from kws.serial_link import parse_kv
+    return parse_kv(line)
 
 
 @dataclass
