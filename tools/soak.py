@@ -338,7 +338,12 @@ def soak(data: Path, hours: float, lang: str = "en", keyword: str | None = None,
     b = second_scores[second_at // FRAME_SHIFT + lead_frames - rec2_at:]
     k = min(len(a), len(b))
     probe_frames = len(probe) // FRAME_SHIFT
-    live = np.maximum(a[:k], b[:k]).max(axis=1) > model.emission_floor + 0.5
+    # frames where both sides have a complete path, or either has a candidate worth the
+    # name (above the emission floor + 2): in digital silence every path ties, and which
+    # tied path is the oldest, hence when a keyword briefly has no complete path at all,
+    # depends on older audio
+    no = -1e29
+    live = (((a[:k] > no) & (b[:k] > no)) | (np.maximum(a[:k], b[:k]) > model.emission_floor + 2.0)).all(axis=1)
     # RSS growth after warm-up (the first tenth of the run, at least one sample in)
     warm = [r for h, r in samples_rss if h >= 0.1 * hours] or [samples_rss[-1][1]]
     growth = samples_rss[-1][1] - warm[0]
@@ -374,9 +379,7 @@ def soak(data: Path, hours: float, lang: str = "en", keyword: str | None = None,
         "probe_detections_equal": rel1 == rel2,
         # per-frame scores output while the probe and the silence after it were fed (the
         # lead's frames are left out: they still carry the state of the audio before),
-        # compared where either is a candidate at all (above the emission floor + 0.5):
-        # in digital silence every path ties, and which of the tied paths is the oldest,
-        # hence when the keyword briefly has no complete path, depends on older audio
+        # compared where it means something (``live`` above)
         "probe_score_frames": k,
         "probe_score_frames_compared": int(np.count_nonzero(live)),
         "probe_scores_equal": bool(k >= probe_frames and live.any() and np.array_equal(a[:k][live], b[:k][live])),

@@ -434,6 +434,10 @@ def spec_augment_layer(freq_masks: int = 2, freq_width: int = 6, time_masks: int
     return SpecAugment(name="specaug")
 
 
+SPECAUG_NOTE = ("; SpecAugment while training: per 300-frame segment, 2 bands of up to 6 mel channels "
+                "and 2 stretches of up to 6 frames set to the mean")
+
+
 def build_model(n_phones: int, n_in: int | None, batch: int | None = None, normalise=None,
                 specaug: bool = False):
     import keras
@@ -815,7 +819,7 @@ def main() -> None:
                                       "pyroomacoustics shoebox rooms with p=0.5, a random channel "
                                       "EQ with p=0.6, noise/ at 5-20 dB SNR, gain -12..+6 dB) and speed-perturbed copies at 0.9 and 1.1 "
                                       "(soxr resampling; half of them noisy), aligned on their own"
-                                      if use_aug else "none"),
+                                      if use_aug else "none") + (SPECAUG_NOTE if args.specaug else ""),
                      "initial_alignment": ("PocketSphinx en-us forced alignment (tools/align_pocketsphinx.py)"
                                            if args.init_align else "flat start"),
                      "method": f"Viterbi training, {args.rounds} rounds x {args.epochs} epochs, "
