@@ -106,19 +106,28 @@ def _check_output(prog: str, out: Path) -> str | None:
     return None
 
 
-def enroll_main(argv: Sequence[str] | None = None) -> int:
-    args = _enroll_parser().parse_args(argv)
+def _threshold_budget_error(args) -> str | None:
+    """What is wrong with --threshold / --max-false-alarms-per-hour (kws-enroll, kws-model add)."""
     from .calibration import budget_error
-    from .enroll import enroll
 
     if args.threshold is not None and not args.threshold <= 0:
-        return _fail("kws-enroll", f"--threshold must be <= 0 (got {args.threshold}); scores are log-ratios")
+        return f"--threshold must be <= 0 (got {args.threshold}); scores are log-ratios"
     if args.max_false_alarms_per_hour is not None:
         why = budget_error(args.max_false_alarms_per_hour)
         if why:
-            return _fail("kws-enroll", f"--max-false-alarms-per-hour: {why}")
-        if args.threshold is not None:
-            return _fail("kws-enroll", "give either --threshold or --max-false-alarms-per-hour, not both")
+            return f"--max-false-alarms-per-hour: {why}"
+    return None
+
+
+def enroll_main(argv: Sequence[str] | None = None) -> int:
+    args = _enroll_parser().parse_args(argv)
+    from .enroll import enroll
+
+    why = _threshold_budget_error(args)
+    if why:
+        return _fail("kws-enroll", why)
+    if args.max_false_alarms_per_hour is not None and args.threshold is not None:
+        return _fail("kws-enroll", "give either --threshold or --max-false-alarms-per-hour, not both")
     out = Path(args.output)
     why = _check_output("kws-enroll", out)
     if why:
@@ -188,7 +197,6 @@ def _model_info(path: str, model) -> dict:
 
 
 def _edit_main(args) -> int:
-    from .calibration import budget_error
     from .enroll import add_keywords, remove_keywords
     from .model_file import KeywordModel
 
@@ -197,12 +205,9 @@ def _edit_main(args) -> int:
     if why:
         return _fail("kws-model", why)
     if args.command == "add":
-        if args.threshold is not None and not args.threshold <= 0:
-            return _fail("kws-model", f"--threshold must be <= 0 (got {args.threshold}); scores are log-ratios")
-        if args.max_false_alarms_per_hour is not None:
-            why = budget_error(args.max_false_alarms_per_hour)
-            if why:
-                return _fail("kws-model", f"--max-false-alarms-per-hour: {why}")
+        why = _threshold_budget_error(args)
+        if why:
+            return _fail("kws-model", why)
     try:
         model = KeywordModel.load(args.model)
         if args.command == "add":

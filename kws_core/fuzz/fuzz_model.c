@@ -42,6 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
+
 /* Phone-set ids of the shipped phone sets (ko-v1, en-v1); see kws/phonesets.py. */
 #define FUZZ_ID_KO 0xFE80B53Du
 #define FUZZ_ID_EN 0x12D221D3u
@@ -50,16 +52,6 @@
 /* Bound on floats per stream, so that a model claiming 65535 phones stays fast. */
 #define FUZZ_MAX_FLOATS (1u << 17)
 
-#define FUZZ_CHECK(cond)                                                          \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            fprintf(stderr, "%s:%d: fuzz check failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                       \
-            abort();                                                              \
-        }                                                                         \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic pseudo-random numbers from the input                        */

@@ -34,16 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FUZZ_CHECK(cond)                                                          \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            fprintf(stderr, "%s:%d: fuzz check failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                       \
-            abort();                                                              \
-        }                                                                         \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_check.h"
 
 static int is_text(uint8_t b) { return (b >= 0x20u && b <= 0x7Eu) || b == '\t' || b == '\r'; }
 
