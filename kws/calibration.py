@@ -279,13 +279,15 @@ def scan(model: KeywordModel, cache: NegativeCache, exclude_texts: list[str] | N
     ``exclude_texts[k]`` is the text to exclude for keyword k (default: its name).
     ``best`` (shape ``[n_utterances, n_keywords]``), when given, receives each utterance's
     highest per-frame score (-inf where excluded): unlike the peaks, it cannot be hidden
-    by the refractory period of an earlier, weaker candidate.
+    by the refractory period of an earlier, weaker candidate (a detection clears the
+    keyword's paths, so it comes from a second decoder that never fires).
     """
     from .decoder import KeywordDecoder
 
     lang = cache.lang
     names = exclude_texts or model.names
     dec = KeywordDecoder(model)
+    tracer = KeywordDecoder(model) if best is not None else None
     n_kw = len(model.keywords)
     thresholds = [k.threshold for k in model.keywords] if at_model_thresholds else [SCAN_THRESHOLD] * n_kw
     dense = cache.dense()
@@ -299,9 +301,13 @@ def scan(model: KeywordModel, cache: NegativeCache, exclude_texts: list[str] | N
         for k in range(n_kw):
             dec.set_threshold(k, thresholds[k])
         frames = dense[offsets[i]:offsets[i + 1]]
-        trace = np.empty((len(frames), n_kw), np.float32) if best is not None else None
-        dets = dec.process(frames, trace) + dec.flush()
-        if best is not None:
+        dets = dec.process(frames) + dec.flush()
+        if tracer is not None:
+            tracer.reset()
+            for k in range(n_kw):
+                tracer.set_threshold(k, 0.0)  # scores are <= 0: it never fires, never clears
+            trace = np.empty((len(frames), n_kw), np.float32)
+            tracer.process(frames, trace)
             best[i] = trace.max(axis=0) if len(frames) else -np.inf
             best[i, np.array(skip[i], bool)] = -np.inf
         for d in dets:

@@ -53,8 +53,8 @@ def _enroll_parser() -> argparse.ArgumentParser:
                    help="a recording of you saying the (single) wake word; give 1 to 3")
     p.add_argument("--strict", action="store_true", help="refuse weak wake words instead of warning")
     p.add_argument("--states-per-phone", type=int, default=None, metavar="N",
-                   help="HMM states per phone = shortest phone in 10 ms frames (1-8; default 4: fewer "
-                        "misses on real speech than 2, which costs the decoder half as much)")
+                   help="HMM states per phone = shortest phone in 10 ms frames, the same for every "
+                        "phone (1-8; default: each phone its measured minimum, 4-8, docs/decoder.md)")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     return p
 

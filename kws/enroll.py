@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import KwsError, PronunciationError
-from .graph import DEFAULT_STATES_PER_PHONE, build_graph
+from .graph import DEFAULT_STATES_PER_PHONE, build_graph, phone_min_frames
 from .model_file import KeywordModel
 from .phonesets import get_phone_set
 from .pronunciation import Pronunciation, Word, pronounce
@@ -145,7 +145,7 @@ def _best_scores(model: KeywordModel, logpost: np.ndarray) -> np.ndarray:
     return sc.max(axis=0) if len(logpost) else np.full(len(model.keywords), -np.inf)
 
 
-def _pick_variant(pron: Pronunciation, logposts, phone_set, states_per_phone: int):
+def _pick_variant(pron: Pronunciation, logposts, phone_set, states_per_phone):
     """The single-variant pronunciation that fits the recordings best, and its scores."""
     combos = list(itertools.islice(itertools.product(*[w.variants for w in pron.words]),
                                    MAX_VARIANT_COMBINATIONS))
@@ -168,9 +168,11 @@ def _check_budget(value) -> float:
 
 # --------------------------------------------------------------------------- enrolment
 def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: float | None,
-                        budget: float | None, states_per_phone: int, cache, recordings,
+                        budget: float | None, states_per_phone: int | None, cache, recordings,
                         base: KeywordModel | None, strict: bool) -> Enrollment:
     phone_set = get_phone_set(lang)
+    if states_per_phone is None:  # measured per-phone minimum durations, else the default count
+        states_per_phone = phone_min_frames(phone_set) or DEFAULT_STATES_PER_PHONE
     explicit_budget = budget is not None
     budget_f = _check_budget(budget) if explicit_budget else DEFAULT_MAX_FALSE_ALARMS_PER_HOUR
     if threshold is not None and not (np.isfinite(threshold) and threshold <= 0):
@@ -296,7 +298,7 @@ def enroll(
     *,
     threshold: float | None = None,
     max_false_alarms_per_hour: float | None = None,
-    states_per_phone: int = DEFAULT_STATES_PER_PHONE,
+    states_per_phone: int | None = None,
     recordings: Sequence[str | os.PathLike | np.ndarray] | None = None,
     strict: bool = False,
     cache: "cal.NegativeCache | str | os.PathLike | None" = None,
@@ -309,6 +311,10 @@ def enroll(
     it is still stored when a cache is available). Without a usable shipped cache and
     without an explicit budget, the fixed :data:`DEFAULT_THRESHOLD` is used and the report
     says so; with an explicit budget that is an error.
+
+    ``states_per_phone`` (1 to 8) gives every phone that many HMM states, i.e. that
+    minimum duration in frames; by default each phone gets its measured minimum
+    (:func:`kws.graph.phone_min_frames`, docs/decoder.md).
 
     ``recordings`` (1 to 3 files or 16 kHz int16 arrays of the user saying the single
     wake word) pick the pronunciation variant that fits the speaker and are checked for
@@ -323,7 +329,7 @@ def enroll(
 
 def add_keywords(model: KeywordModel, texts: str | Iterable[str], *, threshold: float | None = None,
                  max_false_alarms_per_hour: float | None = None,
-                 states_per_phone: int = DEFAULT_STATES_PER_PHONE, strict: bool = False,
+                 states_per_phone: int | None = None, strict: bool = False,
                  cache=None) -> Enrollment:
     """Add wake words to an existing model; the keywords already in it are kept as they are
     (graphs, thresholds, rates). The returned Enrollment's model holds all keywords."""

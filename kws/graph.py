@@ -1,8 +1,10 @@
 """Keyword graphs: phone chains turned into the HMM state graphs the C decoder runs.
 
-A keyword is a left-to-right HMM. Each phone becomes ``states_per_phone`` states, each
-with a self-loop, so a phone lasts at least ``states_per_phone`` frames and as long as
-the audio needs. Pronunciation variants of a word become parallel branches between the
+A keyword is a left-to-right HMM. Each phone becomes ``n`` states, each with a
+self-loop, so a phone lasts at least ``n`` frames and as long as the audio needs. ``n``
+is the phone's measured minimum duration (:func:`phone_min_frames`, half its median
+duration in the training speech, 4-8 frames) unless a fixed ``states_per_phone`` is
+asked for. Pronunciation variants of a word become parallel branches between the
 same junctions, so "either" as IY DH ER and AY DH ER costs two short chains rather than
 two whole keywords. Between words an optional short pause (one ``sil`` state with a
 self-loop) may be taken or skipped.
@@ -14,9 +16,13 @@ is what lets the decoder update states in place from last to first
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping
 
-from .errors import PronunciationError
+from .errors import ModelFormatError, PronunciationError
 from .phonesets import PhoneSet
 from .pronunciation import Pronunciation
 
@@ -35,7 +41,13 @@ KW_PHONE_MEAN = 0x0001
 #: (kws-bench, 1.18 h of negatives) 2 -> 3 -> 4 states cut the weighted miss rate at
 #: 1 FA/h from 53 % to 41 % to 33 % (5: 30 %, 6: 28 %, but fast speech has phones
 #: shorter than 50-60 ms, and the decoder's cost grows with the states); docs/decoder.md.
+#: Used for phones without a measured minimum; enrolment takes per-phone minimums
+#: (:func:`phone_min_frames`) when the language has them.
 DEFAULT_STATES_PER_PHONE = 4
+#: Most states one phone may have (the per-phone tables and ``--states-per-phone``).
+MAX_STATES_PER_PHONE = 8
+#: Per-language minimum phone durations, written by tools/phone_durations.py.
+DURATIONS_DIR = Path(__file__).resolve().parent / "data" / "phone_durations"
 #: Frames a phone may last on average before a path is dropped (max_frames budget).
 MAX_FRAMES_PER_PHONE = 25
 #: Frames the optional pause between words may last, within that budget.
@@ -87,7 +99,7 @@ def build_graph(
     phone_set: PhoneSet,
     *,
     threshold: float,
-    states_per_phone: int = DEFAULT_STATES_PER_PHONE,
+    states_per_phone: int | Mapping[str, int] = DEFAULT_STATES_PER_PHONE,
     optional_pause: bool = True,
     name: str | None = None,
     phone_mean: bool = True,
@@ -101,9 +113,19 @@ def build_graph(
     that the decoder can score by phone (``phone_mean``, the default: on held-out real
     speech it missed fewer wake words at the same false-alarm rate than scoring by
     frame, docs/decoder.md).
+
+    ``states_per_phone`` is one count for every phone or a mapping phone name -> count
+    (phones missing from it get :data:`DEFAULT_STATES_PER_PHONE`).
     """
-    if states_per_phone < 1:
-        raise ValueError("states_per_phone must be at least 1")
+    if isinstance(states_per_phone, Mapping):
+        table = dict(states_per_phone)
+        if any(not isinstance(n, int) or not 1 <= n <= MAX_STATES_PER_PHONE for n in table.values()):
+            raise ValueError(f"states per phone must be 1 to {MAX_STATES_PER_PHONE}")
+        n_states = [table.get(p, DEFAULT_STATES_PER_PHONE) for p in phone_set.phones]
+    else:
+        if states_per_phone < 1:
+            raise ValueError("states_per_phone must be at least 1")
+        n_states = [int(states_per_phone)] * len(phone_set.phones)
     if not pron.words:
         raise PronunciationError(f"no pronounceable text in {pron.text!r}")
     sil = phone_set.index("sil")
@@ -121,7 +143,7 @@ def build_graph(
                 continue
             longest = max(longest, len(phones))
             for p_i, phone in enumerate(phones):
-                for k in range(states_per_phone):
+                for k in range(n_states[phone]):
                     first = p_i == 0 and k == 0
                     flags = STATE_SELF | (STATE_PHONE_START if k == 0 else 0)
                     if first and w_i == 0:
@@ -153,3 +175,36 @@ def build_graph(
         threshold=float(threshold),
         phone_mean=phone_mean,
     )
+
+
+def phone_min_frames(phone_set: PhoneSet) -> dict[str, int] | None:
+    """The measured minimum duration (in frames, = HMM states) of each phone of
+    ``phone_set``, or None where none was measured for it.
+
+    Why per phone: a diphthong or an affricate is rarely shorter than 80 ms, a schwa or a
+    flap often lasts 30 ms; one minimum for all is either too loose for the long phones
+    (a path hops through them on a blip) or too strict for the short ones. The tables
+    come from forced alignments of the training speakers (tools/phone_durations.py:
+    half of each phone's median duration, 4 to 8 frames); on held-out wake words they
+    missed fewer utterances at the same false-alarm rate than 4 states for every phone
+    (docs/decoder.md).
+    """
+    return _load_min_frames(phone_set.lang, phone_set.name)
+
+
+@lru_cache(maxsize=8)
+def _load_min_frames(lang: str, phone_set_name: str) -> dict[str, int] | None:
+    path = DURATIONS_DIR / f"{lang}.json"
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("phone_set") != phone_set_name:
+            return None  # measured for another phone set: not ours
+        table = {str(k): int(v) for k, v in raw["min_frames"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelFormatError(f"{path}: not a valid phone-duration table ({exc}); "
+                               "rebuild it with tools/phone_durations.py --write") from None
+    if any(not 1 <= n <= MAX_STATES_PER_PHONE for n in table.values()):
+        raise ModelFormatError(f"{path}: minimum durations must be 1 to {MAX_STATES_PER_PHONE} frames")
+    return table

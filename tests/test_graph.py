@@ -74,3 +74,66 @@ def test_max_frames_grows_with_length():
 def test_bad_states_per_phone():
     with pytest.raises(ValueError):
         build_graph(pron(["K"]), ENGLISH, threshold=-1, states_per_phone=0)
+
+
+def test_states_per_phone_table_gives_each_phone_its_minimum():
+    """A mapping phone -> count: each phone gets its own number of states (its minimum
+    duration in frames), phones missing from it the default, and PHONE_START marks the
+    first state of each; counts outside 1..8 are refused."""
+    from kws.graph import DEFAULT_STATES_PER_PHONE, STATE_PHONE_START
+    g = build_graph(pron(["K", "AH", "M"]), ENGLISH, threshold=-1, states_per_phone={"K": 6, "AH": 2})
+    names = [ENGLISH.phones[s.phone] for s in g.states]
+    assert names == ["K"] * 6 + ["AH"] * 2 + ["M"] * DEFAULT_STATES_PER_PHONE
+    starts = [i for i, s in enumerate(g.states) if s.flags & STATE_PHONE_START]
+    assert starts == [0, 6, 8]
+    assert all(s.preds == (i - 1,) for i, s in enumerate(g.states) if i)
+    for bad in ({"K": 0}, {"K": 9}):
+        with pytest.raises(ValueError, match="1 to 8"):
+            build_graph(pron(["K"]), ENGLISH, threshold=-1, states_per_phone=bad)
+
+
+@pytest.mark.parametrize("phone_set", [ENGLISH, KOREAN])
+def test_shipped_phone_minimums_cover_the_phone_set(phone_set):
+    """Each language ships a measured minimum (4-8 frames) for every phone but silence."""
+    from kws.graph import phone_min_frames
+    table = phone_min_frames(phone_set)
+    assert table is not None
+    assert set(table) == set(phone_set.phones) - {"sil"}
+    assert all(4 <= n <= 8 for n in table.values())
+    assert len(set(table.values())) > 1  # per phone, not one number for all
+
+
+def test_phone_minimum_table_for_another_phone_set_or_corrupt(tmp_path, monkeypatch):
+    """A table measured for another phone set is not used; a corrupt one is a one-line
+    ModelFormatError that says how to rebuild it."""
+    import json
+    import kws.graph as graph
+    from kws.errors import ModelFormatError
+    monkeypatch.setattr(graph, "DURATIONS_DIR", tmp_path)
+    graph._load_min_frames.cache_clear()
+    try:
+        (tmp_path / "en.json").write_text(json.dumps({"phone_set": "en-v0", "min_frames": {"K": 5}}))
+        assert graph.phone_min_frames(ENGLISH) is None
+        graph._load_min_frames.cache_clear()
+        (tmp_path / "en.json").write_text(json.dumps({"phone_set": ENGLISH.name, "min_frames": {"K": 12}}))
+        with pytest.raises(ModelFormatError, match="1 to 8"):
+            graph.phone_min_frames(ENGLISH)
+        graph._load_min_frames.cache_clear()
+        (tmp_path / "en.json").write_text("{not json")
+        with pytest.raises(ModelFormatError, match="tools/phone_durations.py"):
+            graph.phone_min_frames(ENGLISH)
+    finally:
+        graph._load_min_frames.cache_clear()
+
+
+def test_enrolment_uses_the_measured_minimums_unless_told():
+    """By default enrolment gives each phone its measured minimum; states_per_phone=N
+    gives every phone N states."""
+    from kws.graph import phone_min_frames
+    table = phone_min_frames(ENGLISH)
+    phones = ["S", "N", "OW", "B", "OY"]  # snowboy, one pronunciation in CMUdict
+    kw = enroll(["snowboy"], "en", threshold=-1.0).model.keywords[0]
+    assert len(kw.states) == sum(table[p] for p in phones)
+    assert [ENGLISH.phones[s.phone] for s in kw.states] == [p for p in phones for _ in range(table[p])]
+    kw4 = enroll(["snowboy"], "en", threshold=-1.0, states_per_phone=4).model.keywords[0]
+    assert len(kw4.states) == 20

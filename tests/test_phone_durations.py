@@ -1,0 +1,28 @@
+"""tools/phone_durations.py: how minimum phone durations are measured from alignments."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from phone_durations import min_frames_table, segment_durations  # noqa: E402
+
+
+def test_segments_leave_out_the_utterance_edges():
+    """Runs of one label are segments; the first and last are cut by the utterance's
+    edges and are not durations of a phone."""
+    labels = np.array([0, 0, 0, 5, 5, 7, 7, 7, 7, 5, 0, 0])
+    assert segment_durations(labels) == [(5, 2), (7, 4), (5, 1)]
+    assert segment_durations(np.array([3, 3, 3])) == []
+    assert segment_durations(np.array([], int)) == []
+
+
+def test_table_is_a_clamped_share_of_the_percentile():
+    durs = {"AA": [10] * 50 + [20] * 50, "T": [2] * 100, "OY": [40] * 100, "ZH": [12] * 5}
+    t = min_frames_table(durs, percentile=50, fraction=0.5, lo=4, hi=8, min_count=30, default=4)
+    assert t == {"AA": 8, "T": 4, "OY": 8, "ZH": 4}  # median 15 -> 7.5 -> 8; clamped; too rare
+    t = min_frames_table({"AA": [10] * 100}, percentile=50, fraction=0.5, lo=4, hi=8, min_count=30, default=4)
+    assert t == {"AA": 5}
