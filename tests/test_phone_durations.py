@@ -26,3 +26,24 @@ def test_table_is_a_clamped_share_of_the_percentile():
     assert t == {"AA": 8, "T": 4, "OY": 8, "ZH": 4}  # median 15 -> 7.5 -> 8; clamped; too rare
     t = min_frames_table({"AA": [10] * 100}, percentile=50, fraction=0.5, lo=4, hi=8, min_count=30, default=4)
     assert t == {"AA": 5}
+
+
+def test_shipped_tables_follow_their_rule():
+    """Each shipped table's minimums are what its recorded rule gives from its recorded
+    statistics (so a hand edit, or a table from another rule, shows up here)."""
+    import json
+    root = Path(__file__).resolve().parents[1] / "kws" / "data" / "phone_durations"
+    tables = sorted(root.glob("*.json"))
+    assert tables, "no phone-duration tables shipped"
+    for path in tables:
+        t = json.loads(path.read_text(encoding="utf-8"))
+        rule, stats = t["rule"], t["stats_frames"]
+        assert rule["percentile"] == 50  # the stored statistic is the median
+        for ph, n in t["min_frames"].items():
+            s = stats.get(ph)
+            if s is None or s["segments"] < rule["min_count"]:
+                assert n == rule["default"], (path.name, ph)
+            else:
+                want = int(np.clip(round(rule["fraction"] * s["median"]), rule["min"], rule["max"]))
+                assert n == want, (path.name, ph, n, want)
+        assert t["source"]["speakers"].startswith("training speakers only")
