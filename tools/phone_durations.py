@@ -119,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args(argv)
 
-    sys.path.insert(0, str(HERE))
     from train_acoustic import viterbi_align  # the training recipe's forced aligner
     from kws.acoustic import AcousticModel
     from kws.phonesets import get_phone_set
