@@ -47,3 +47,14 @@ def test_shipped_tables_follow_their_rule():
                 want = int(np.clip(round(rule["fraction"] * s["median"]), rule["min"], rule["max"]))
                 assert n == want, (path.name, ph, n, want)
         assert t["source"]["speakers"].startswith("training speakers only")
+
+
+def test_tables_were_measured_with_the_shipped_acoustic_models():
+    """If this fails, an acoustic model was replaced: rerun tools/phone_durations.py --write."""
+    import hashlib
+    import json
+    data = Path(__file__).resolve().parents[1] / "kws" / "data"
+    for path in sorted((data / "phone_durations").glob("*.json")):
+        t = json.loads(path.read_text(encoding="utf-8"))
+        model = data / "acoustic" / f"{t['lang']}.tflite"
+        assert t["source"]["acoustic_model_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest(), path.name
