@@ -38,7 +38,7 @@ import numpy as np
 
 from .decoder import Detection
 from .errors import DeviceError
-from .serial_link import oneline, open_port, parse_kv, read_available
+from .serial_link import PortClient, oneline, open_port, parse_kv, read_available
 
 SAMPLE_RATE = 16000
 FRAME_SHIFT_S = 0.01
@@ -78,7 +78,7 @@ def _to_pcm_bytes(pcm: np.ndarray, sample_rate: int) -> bytes:
     return np.ascontiguousarray(x, dtype="<i2").tobytes()
 
 
-class DeviceLink:
+class DeviceLink(PortClient):
     """The firmware's text command loop on a serial port (a path such as /dev/ttyACM0, or
     any pyserial URL, e.g. ``socket://127.0.0.1:PORT`` for the firmware in QEMU).
 
@@ -109,20 +109,6 @@ class DeviceLink:
         except BaseException:
             self.close()
             raise
-
-    # ---- context manager ----
-
-    def close(self) -> None:
-        try:
-            self.port.close()
-        except Exception:
-            pass
-
-    def __enter__(self) -> "DeviceLink":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # ---- reading and writing ----
 
@@ -274,39 +260,39 @@ class DeviceLink:
         touched (see :meth:`restore`). Returns the device's MODEL line as a dict. A model
         the device refuses raises, and the device then runs no keyword model."""
         data = bytes(kwm_bytes)
-        got: dict = {}
-
-        def on_line(text: str) -> None:
-            if text.startswith("MODEL "):
-                got["model"] = parse_kv(text)
-            elif text.startswith("ERR "):
-                got["err"] = text
-
-        self._command("model", data, time.monotonic() + self.timeout + len(data) * 20 / self.baud, on_line)
-        if "err" in got:
-            raise DeviceError(f"the device refused the keyword model: {_err_msg(got['err'])}; it runs no "
+        model, err = self._status_command("model", data, "MODEL ",
+                                          time.monotonic() + self.timeout + len(data) * 20 / self.baud)
+        if err:
+            raise DeviceError(f"the device refused the keyword model: {_err_msg(err)}; it runs no "
                               "keyword model now (restore() puts the flashed one back)")
-        if "model" not in got:
+        if model is None:
             raise DeviceError("the device answered the keyword model with no MODEL line")
-        return got["model"]
+        return model
 
     def restore(self) -> dict:
         """Back to the model in flash (newest valid slot, else the built-in one), so that a
         benchmark does not leave the device on its model. Returns the ACTIVE line as a dict
         (``source``: slotA, slotB, builtin or none; ``keywords``, ``bytes``, ...)."""
+        active, err = self._status_command("activate", None, "ACTIVE ", time.monotonic() + self.timeout)
+        if active is None:
+            why = _err_msg(err) if err else "no ACTIVE line"
+            raise DeviceError(f"the device did not go back to its flashed model: {why}")
+        return active
+
+    def _status_command(self, cmd: str, payload: bytes | None, prefix: str,
+                        deadline: float) -> tuple[dict | None, str | None]:
+        """Run a command whose answer is one status line: (that line's key=values or None,
+        the ERR line or None)."""
         got: dict = {}
 
         def on_line(text: str) -> None:
-            if text.startswith("ACTIVE "):
-                got["active"] = parse_kv(text)
+            if text.startswith(prefix):
+                got["line"] = parse_kv(text)
             elif text.startswith("ERR "):
                 got["err"] = text
 
-        self._command("activate", None, time.monotonic() + self.timeout, on_line)
-        if "active" not in got:
-            why = _err_msg(got["err"]) if "err" in got else "no ACTIVE line"
-            raise DeviceError(f"the device did not go back to its flashed model: {why}")
-        return got["active"]
+        self._command(cmd, payload, deadline, on_line)
+        return got.get("line"), got.get("err")
 
     def run(self, pcm: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, list[DeviceDetection]]:
         """Stream audio through the device's front end, network and decoder.

@@ -27,7 +27,7 @@ import zlib
 from dataclasses import asdict, dataclass
 
 from .errors import KwsError
-from .serial_link import oneline, open_port, read_available
+from .serial_link import PortClient, oneline, open_port, read_available
 
 PROTO_VERSION = 1
 END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
@@ -234,7 +234,7 @@ class _Stats:
     retries: int = 0
 
 
-class Device:
+class Device(PortClient):
     """A device on a serial port (a path or any pyserial URL, e.g. socket://host:port)."""
 
     def __init__(self, port, timeout: float = 1.0, retries: int = 8, slow_timeout: float = 5.0,
@@ -253,18 +253,6 @@ class Device:
     def open(cls, url: str, baud: int = 115200, **kw) -> "Device":
         port = open_port(url, baud, FlashError)
         return cls(port, **kw)
-
-    def close(self) -> None:
-        try:
-            self.port.close()
-        except Exception:
-            pass
-
-    def __enter__(self) -> "Device":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # ---- one request, with retries ----
 

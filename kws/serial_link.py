@@ -15,6 +15,24 @@ READ_TIMEOUT_S = 0.05
 _KV = re.compile(r"(\w+)=(\S+)")
 
 
+class PortClient:
+    """Owns ``self.port`` (a pyserial port): closes it quietly, also as a context manager."""
+
+    port = None
+
+    def close(self) -> None:
+        try:
+            self.port.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def oneline(exc: BaseException) -> str:
     """An exception as one line (its text with whitespace collapsed, or its type)."""
     return " ".join(str(exc).split()) or type(exc).__name__

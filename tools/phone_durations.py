@@ -21,7 +21,6 @@ Only training speakers are used (``tools/splits.py``), never the held-out ones.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import hashlib
 import json
@@ -36,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from splits import TRAINING_SETS, is_dev  # noqa: E402
+from splits import TRAINING_SETS  # noqa: E402
 
 OUT_DIR = HERE.parent / "kws" / "data" / "phone_durations"
 
@@ -90,15 +89,11 @@ def _posteriors(row: dict):
 
 
 def training_rows(data: Path, lang: str, limit: int | None) -> list[dict]:
-    rows = []
-    for set_name in TRAINING_SETS[lang]:
-        with open(data / set_name / "manifest.csv", newline="", encoding="utf-8") as f:
-            rs = list(csv.DictReader(f))
-        dev = is_dev(set_name, rs)
-        rows += [dict(r, abs=str(data / set_name / r["path"])) for r in rs if not dev(r) and r["text"].strip()]
-    if limit:
-        rows = rows[:limit]
-    return rows
+    """The training speakers' clips with text, split exactly as the training recipe splits them."""
+    from train_acoustic import read_manifest, split_speakers
+    by_set = {name: read_manifest(str(data / name)) for name in TRAINING_SETS[lang]}
+    rows = [r for r, _ in split_speakers(lang, by_set)["train"] if r["text"].strip()]
+    return rows[:limit] if limit else rows
 
 
 def main(argv: list[str] | None = None) -> int:
