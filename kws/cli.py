@@ -133,8 +133,10 @@ def enroll_main(argv: Sequence[str] | None = None) -> int:
     if why:
         return _fail("kws-enroll", why)
     try:
-        if args.states_per_phone is not None and not 1 <= args.states_per_phone <= 8:
-            return _fail("kws-enroll", f"--states-per-phone must be 1 to 8 (got {args.states_per_phone})")
+        from .graph import MAX_STATES_PER_PHONE
+        if args.states_per_phone is not None and not 1 <= args.states_per_phone <= MAX_STATES_PER_PHONE:
+            return _fail("kws-enroll", f"--states-per-phone must be 1 to {MAX_STATES_PER_PHONE} "
+                                       f"(got {args.states_per_phone})")
         extra = {} if args.states_per_phone is None else {"states_per_phone": args.states_per_phone}
         result = enroll(args.texts, args.lang, threshold=args.threshold,
                         max_false_alarms_per_hour=args.max_false_alarms_per_hour,

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Mapping
 
 from .errors import ModelFormatError, PronunciationError
@@ -177,7 +178,7 @@ def build_graph(
     )
 
 
-def phone_min_frames(phone_set: PhoneSet) -> dict[str, int] | None:
+def phone_min_frames(phone_set: PhoneSet) -> Mapping[str, int] | None:
     """The measured minimum duration (in frames, = HMM states) of each phone of
     ``phone_set``, or None where none was measured for it.
 
@@ -193,7 +194,7 @@ def phone_min_frames(phone_set: PhoneSet) -> dict[str, int] | None:
 
 
 @lru_cache(maxsize=8)
-def _load_min_frames(lang: str, phone_set_name: str) -> dict[str, int] | None:
+def _load_min_frames(lang: str, phone_set_name: str) -> Mapping[str, int] | None:
     path = DURATIONS_DIR / f"{lang}.json"
     if not path.is_file():
         return None
@@ -207,4 +208,4 @@ def _load_min_frames(lang: str, phone_set_name: str) -> dict[str, int] | None:
                                "rebuild it with tools/phone_durations.py --write") from None
     if any(not 1 <= n <= MAX_STATES_PER_PHONE for n in table.values()):
         raise ModelFormatError(f"{path}: minimum durations must be 1 to {MAX_STATES_PER_PHONE} frames")
-    return table
+    return MappingProxyType(table)  # cached and shared: read-only
