@@ -434,16 +434,51 @@ def spec_augment_layer(freq_masks: int = 2, freq_width: int = 6, time_masks: int
     return SpecAugment(name="specaug")
 
 
+def freq_warp_layer(max_warp: float):
+    """Vocal-tract-length perturbation (Jaitly & Hinton, 2013) on log-mel features, training
+    only: per example a warp factor a ~ U(1 - max_warp, 1 + max_warp), and each mel channel
+    takes the (linearly interpolated) value of the channel whose centre frequency is f / a.
+    Speed perturbation moves formants and tempo together; this moves formants alone, which
+    is what differs most between the (mostly child) training speakers and adult users.
+    No weights: the exported model is built without it."""
+    import keras
+    import tensorflow as tf
+    from kws.features import HIGH_FREQ, LOW_FREQ, hz_to_mel, mel_to_hz
+
+    lo, hi = float(hz_to_mel(LOW_FREQ)), float(hz_to_mel(HIGH_FREQ))
+    step = (hi - lo) / (N_MELS + 1)
+    centres = mel_to_hz(lo + step * np.arange(1, N_MELS + 1)).astype(np.float32)
+
+    class FreqWarp(keras.layers.Layer):
+        def call(self, x, training=None):
+            if not training:
+                return x
+            b = tf.shape(x)[0]
+            a = tf.random.uniform((b, 1), 1.0 - max_warp, 1.0 + max_warp)
+            src_hz = tf.constant(centres)[None, :] / a
+            src_mel = 2595.0 * tf.math.log(1.0 + src_hz / 700.0) / tf.math.log(10.0)
+            pos = tf.clip_by_value((src_mel - lo) / step - 1.0, 0.0, N_MELS - 1.0)
+            i0 = tf.minimum(tf.cast(tf.floor(pos), tf.int32), N_MELS - 2)
+            w = (pos - tf.cast(i0, tf.float32))[:, None, :]
+            x0 = tf.gather(x, i0, axis=2, batch_dims=1)
+            x1 = tf.gather(x, i0 + 1, axis=2, batch_dims=1)
+            return x0 * (1.0 - w) + x1 * w
+
+    return FreqWarp(name="freqwarp")
+
+
 SPECAUG_NOTE = ("; SpecAugment while training: per 300-frame segment, 2 bands of up to 6 mel channels "
                 "and 2 stretches of up to 6 frames set to the mean")
 
 
 def build_model(n_phones: int, n_in: int | None, batch: int | None = None, normalise=None,
-                specaug: bool = False):
+                specaug: bool = False, freq_warp: float = 0.0):
     import keras
     from keras import layers
     inp = keras.Input((n_in, N_MELS), batch_size=batch)
     x = inp
+    if freq_warp > 0:
+        x = freq_warp_layer(freq_warp)(x)
     if specaug:
         x = spec_augment_layer()(x)
     if normalise is not None:
@@ -675,6 +710,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--no-aug", action="store_true")
+    ap.add_argument("--freq-warp", type=float, default=0.0, metavar="A",
+                    help="vocal-tract-length perturbation while training: warp the mel axis by a "
+                         "factor uniform in 1-A..1+A per segment (0 = off; 0.1 is usual)")
     ap.add_argument("--specaug", action="store_true", help="SpecAugment masking while training (no weights; "
                     "the exported model is the same network)")
     ap.add_argument("--extra-set", action="append",
@@ -748,7 +786,9 @@ def main() -> None:
         tr = [u for u in tr if u in have]
         log(f"training on the {len(tr)} utterances (incl. speed copies) that have one")
     flat = dict(ali)
-    model = build_model(P, None, specaug=args.specaug)
+    model = build_model(P, None, specaug=args.specaug, freq_warp=args.freq_warp)
+    if args.freq_warp > 0:
+        log(f"frequency warping (VTLP): factor uniform in {1 - args.freq_warp:.2f}..{1 + args.freq_warp:.2f} per segment")
     if args.specaug:
         log("SpecAugment: 2 mel bands of up to 6 channels and 2 stretches of up to 6 frames masked per segment")
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
@@ -827,7 +867,9 @@ def main() -> None:
                                       "pyroomacoustics shoebox rooms with p=0.5, a random channel "
                                       "EQ with p=0.6, noise/ at 5-20 dB SNR, gain -12..+6 dB) and speed-perturbed copies at 0.9 and 1.1 "
                                       "(soxr resampling; half of them noisy), aligned on their own"
-                                      if use_aug else "none") + (SPECAUG_NOTE if args.specaug else ""),
+                                      if use_aug else "none") + (SPECAUG_NOTE if args.specaug else "")
+                                     + (f"; frequency warping (VTLP) by 1+-{args.freq_warp:g} per segment"
+                                        if args.freq_warp > 0 else ""),
                      "initial_alignment": ("PocketSphinx en-us forced alignment (tools/align_pocketsphinx.py)"
                                            if args.init_align else "flat start"),
                      "method": f"Viterbi training, {args.rounds} rounds x {args.epochs} epochs, "
