@@ -56,6 +56,17 @@ DEFAULT_BUDGET = 0.5
 EMPIRICAL_MIN_COUNT = 20
 #: Number of top peak scores the exponential tail is fitted to.
 TAIL_POINTS = 30
+#: In-sample false alarms always tolerated where the tail fit stays within the budget.
+#: Where the cached hours allow none, the empirical rule would put the threshold just above
+#: the single best-scoring negative: one odd utterance then decides it (a statistic of
+#: high variance), and the tail fit over the top TAIL_POINTS peaks is the better estimate.
+MIN_ALLOWED = 1
+
+
+def in_sample_allowance(budget: float, hours: float) -> int:
+    """In-sample detections the thresholds may leave: the budget's share of the cached
+    hours, but at least :data:`MIN_ALLOWED` (see there)."""
+    return max(int(math.floor(budget * hours + 1e-9)), MIN_ALLOWED)
 
 
 class CalibrationUnavailable(KwsError):
@@ -353,12 +364,16 @@ def _tail_fit(scores: np.ndarray, hours: float) -> tuple[float, float, float] | 
 
 def rate_at(t: float, scores: np.ndarray, hours: float, tail=None) -> float:
     """Expected false alarms per hour at threshold ``t``: the count where it is large
-    enough, the larger of count and tail fit above the fit's anchor."""
-    emp = float((scores >= t).sum()) / hours if hours > 0 else math.inf
-    if tail is None or t <= tail[0] or emp * hours >= EMPIRICAL_MIN_COUNT:
+    enough, the larger of count and tail fit above the fit's anchor (the fit alone where
+    at most :data:`MIN_ALLOWED` peaks are above ``t``)."""
+    count = int((scores >= t).sum())
+    emp = count / hours if hours > 0 else math.inf
+    if tail is None or t <= tail[0] or count >= EMPIRICAL_MIN_COUNT:
         return emp
     t0, r0, beta = tail
-    return float(max(emp, r0 * math.exp(-(t - t0) / beta)))
+    fit = r0 * math.exp(-(t - t0) / beta)
+    # MIN_ALLOWED peaks or fewer are no rate estimate of their own: the fit decides
+    return float(fit if count <= MIN_ALLOWED else max(emp, fit))
 
 
 def choose_threshold(scores: np.ndarray, hours: float, budget: float) -> Calibration:
@@ -366,7 +381,7 @@ def choose_threshold(scores: np.ndarray, hours: float, budget: float) -> Calibra
     scores = np.sort(np.asarray(scores, np.float64))[::-1]
     if hours <= 0:
         raise CalibrationUnavailable("no negative speech left to calibrate on")
-    allowed = int(math.floor(budget * hours + 1e-9))
+    allowed = in_sample_allowance(budget, hours)
     # empirical: just above the (allowed+1)-th best score
     if len(scores) > allowed:
         t_emp = float(np.nextafter(np.float32(scores[allowed]), np.float32(np.inf)))
@@ -494,7 +509,7 @@ def calibrate(model: KeywordModel, cache: NegativeCache, budget: float,
         for k, (peaks, hours) in enumerate(res):
             c = out[k]
             c.detections = len(peaks)
-            allowed = int(math.floor(budget * hours + 1e-9))
+            allowed = in_sample_allowance(budget, hours)
             if (c.calibration is not None and len(peaks) > allowed and c.threshold < 0.0
                     and rnd < EXACT_ROUNDS):
                 c.threshold = float(min(0.0, np.nextafter(np.float32(min(p.score for p in peaks)), np.float32(1))))
@@ -505,7 +520,8 @@ def calibrate(model: KeywordModel, cache: NegativeCache, budget: float,
     for k, c in enumerate(out):
         # the rate at the final threshold: the in-sample count, or the tail fit where larger
         scores = np.array([p.score for p in stage2[k][0]])
-        rate = max(c.detections / c.hours, rate_at(c.threshold, scores, c.hours, _tail_fit(scores, c.hours)))
+        fit_rate = rate_at(c.threshold, scores, c.hours, _tail_fit(scores, c.hours))
+        rate = fit_rate if c.detections <= MIN_ALLOWED else max(c.detections / c.hours, fit_rate)
         if c.calibration is not None:
             if rate == 0.0:
                 rate = min(budget, 1.0 / c.hours)  # nothing fired and nothing to extrapolate

@@ -124,9 +124,25 @@ def test_threshold_rule_on_a_known_exponential_tail():
     for budget in (0.5, 0.1):  # below what one hour resolves: tail fit
         c = cal.choose_threshold(scores, hours, budget)
         assert c.method == "tail-fit" and c.reachable
-        assert (scores >= c.threshold).sum() <= max(0, math.floor(budget * hours))
+        assert (scores >= c.threshold).sum() <= max(cal.MIN_ALLOWED, math.floor(budget * hours))
         assert truth(c.threshold) == pytest.approx(budget, rel=1.5)  # within a factor 2.5
         assert c.expected_fa_per_hour == pytest.approx(budget, rel=1e-3)
+
+
+def test_one_odd_negative_does_not_set_the_threshold():
+    """Where the cached hours allow no false alarm, the single best negative would set the
+    threshold on its own; the tail fit of the top peaks decides instead. Two such
+    negatives are more than chance at the budget and do raise it."""
+    rng = np.random.default_rng(1)
+    hours = 1.5
+    tail = -2.0 + rng.exponential(0.15, size=3000)
+    plain = cal.choose_threshold(tail, hours, 0.5)
+    one = cal.choose_threshold(np.append(tail, -0.3), hours, 0.5)
+    two = cal.choose_threshold(np.append(tail, [-0.3, -0.35]), hours, 0.5)
+    assert plain.threshold < -0.6 and plain.reachable
+    assert one.threshold < -0.5  # the outlier only widens the fitted tail a little
+    assert one.reachable and one.expected_fa_per_hour == pytest.approx(0.5, rel=0.05)
+    assert two.threshold > -0.35
 
 
 def test_threshold_rule_when_the_budget_cannot_be_met():

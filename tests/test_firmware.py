@@ -276,18 +276,20 @@ def test_synthesised_speech_same_detections(elf, tmp_path):
 def test_same_detections_as_kws_detector(elf, tmp_path):
     """Against the Python Detector (TFLite runtime) with the shipped acoustic model: same
     keyword, start within one frame (the C network rounds as TFLite's reference kernels,
-    the runtime's default kernels may differ by an int8 step)."""
+    the runtime's default kernels may differ by an int8 step). At a realistic threshold:
+    near the emission floor (-5) a weak candidate that one side scores just above the
+    threshold and the other just below starts a refractory period on one side only."""
     import kws
     from kws.acoustic import DATA_DIR
     from kws.detector import Detector
 
     if not (DATA_DIR / "en.tflite").is_file():
         pytest.skip("no acoustic model shipped in kws/data/acoustic")
-    model = kws.enroll(["hey jarvis", "computer"], lang="en", threshold=-5.0).model
+    model = kws.enroll(["hey jarvis", "computer"], lang="en", threshold=-2.0).model
     pcm = _speech("hello there. hey jarvis, turn on the lights. computer.", "en", tmp_path)
     host = [(d.keyword_index, d.score, d.start_frame, d.end_frame) for d in Detector(model).detect(pcm)]
     res = fw.detect(model.to_bytes(), pcm, net=DATA_DIR / "en.tflite", elf=elf)
-    assert host and not res.errors
+    assert {h[0] for h in host} == {0, 1} and not res.errors  # both keywords heard
     _same_detections(host, res.detections, frames_tol=1)
 
 
