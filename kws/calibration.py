@@ -63,10 +63,11 @@ TAIL_POINTS = 30
 MIN_ALLOWED = 1
 
 
-def in_sample_allowance(budget: float, hours: float) -> int:
+def in_sample_allowance(budget: float, hours: float, tail) -> int:
     """In-sample detections the thresholds may leave: the budget's share of the cached
-    hours, but at least :data:`MIN_ALLOWED` (see there)."""
-    return max(int(math.floor(budget * hours + 1e-9)), MIN_ALLOWED)
+    hours, but at least :data:`MIN_ALLOWED` where a tail fit (``tail``) can judge them."""
+    allowed = int(math.floor(budget * hours + 1e-9))
+    return max(allowed, MIN_ALLOWED) if tail is not None else allowed
 
 
 class CalibrationUnavailable(KwsError):
@@ -381,22 +382,21 @@ def choose_threshold(scores: np.ndarray, hours: float, budget: float) -> Calibra
     scores = np.sort(np.asarray(scores, np.float64))[::-1]
     if hours <= 0:
         raise CalibrationUnavailable("no negative speech left to calibrate on")
-    allowed = in_sample_allowance(budget, hours)
+    few = math.floor(budget * hours + 1e-9) < EMPIRICAL_MIN_COUNT
+    tail = _tail_fit(scores, hours) if few else None
+    allowed = in_sample_allowance(budget, hours, tail)
     # empirical: just above the (allowed+1)-th best score
     if len(scores) > allowed:
         t_emp = float(np.nextafter(np.float32(scores[allowed]), np.float32(np.inf)))
     else:
         t_emp = SCAN_THRESHOLD
-    tail = None
     method = "empirical"
     t = t_emp
-    if allowed < EMPIRICAL_MIN_COUNT:
-        tail = _tail_fit(scores, hours)
-        if tail is not None:
-            t0, r0, beta = tail
-            t_fit = t0 + beta * math.log(r0 / budget) if r0 > budget else t0
-            if t_fit > t:
-                t, method = t_fit, "tail-fit"
+    if tail is not None:
+        t0, r0, beta = tail
+        t_fit = t0 + beta * math.log(r0 / budget) if r0 > budget else t0
+        if t_fit > t:
+            t, method = t_fit, "tail-fit"
     reachable = True
     if t < MIN_THRESHOLD:  # negatives never come close: do not open the keyword up to anything
         t, method = MIN_THRESHOLD, "floor"
@@ -503,13 +503,14 @@ def calibrate(model: KeywordModel, cache: NegativeCache, budget: float,
             continue
         c = choose_threshold(scores, hours, budget)
         out.append(KeywordCalibration(c, c.threshold, c.expected_fa_per_hour, hours, closest[k], 0, ref))
+    tails = [_tail_fit(np.array([p.score for p in stage2[k][0]]), stage1[k][1]) for k in range(n)]
     for rnd in range(EXACT_ROUNDS + 1):
         res = scan(_with_thresholds(model, [c.threshold for c in out]), cache, at_model_thresholds=True)
         again = False
         for k, (peaks, hours) in enumerate(res):
             c = out[k]
             c.detections = len(peaks)
-            allowed = in_sample_allowance(budget, hours)
+            allowed = in_sample_allowance(budget, hours, tails[k])
             if (c.calibration is not None and len(peaks) > allowed and c.threshold < 0.0
                     and rnd < EXACT_ROUNDS):
                 c.threshold = float(min(0.0, np.nextafter(np.float32(min(p.score for p in peaks)), np.float32(1))))
@@ -520,8 +521,9 @@ def calibrate(model: KeywordModel, cache: NegativeCache, budget: float,
     for k, c in enumerate(out):
         # the rate at the final threshold: the in-sample count, or the tail fit where larger
         scores = np.array([p.score for p in stage2[k][0]])
-        fit_rate = rate_at(c.threshold, scores, c.hours, _tail_fit(scores, c.hours))
-        rate = fit_rate if c.detections <= MIN_ALLOWED else max(c.detections / c.hours, fit_rate)
+        fit_rate = rate_at(c.threshold, scores, c.hours, tails[k])
+        lone = tails[k] is not None and c.detections <= MIN_ALLOWED  # no rate of its own
+        rate = fit_rate if lone else max(c.detections / c.hours, fit_rate)
         if c.calibration is not None:
             if rate == 0.0:
                 rate = min(budget, 1.0 / c.hours)  # nothing fired and nothing to extrapolate

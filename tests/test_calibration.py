@@ -145,6 +145,14 @@ def test_one_odd_negative_does_not_set_the_threshold():
     assert two.threshold > -0.35
 
 
+def test_without_a_tail_no_false_alarm_is_tolerated():
+    """Too few peaks for a tail fit: nothing could judge an in-sample false alarm, so the
+    threshold goes just above the best negative, as the empirical rule says."""
+    c = cal.choose_threshold(np.array([-1.2, -1.9, -2.5]), 1.5, 0.5)
+    assert c.tail is None and c.reachable
+    assert -1.2 < c.threshold < -1.19
+
+
 def test_threshold_rule_when_the_budget_cannot_be_met():
     scores = np.zeros(100)  # every peak a perfect match
     c = cal.choose_threshold(scores, 1.0, 0.5)
