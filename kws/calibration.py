@@ -492,10 +492,12 @@ def calibrate(model: KeywordModel, cache: NegativeCache, budget: float,
         base.append(peaks[k - 1].score if len(peaks) >= k else SCAN_THRESHOLD)
     stage2 = scan(_with_thresholds(model, base), cache, at_model_thresholds=True)
     out = []
+    # stage-2 scores and their tail fit per keyword, used again for the final rates
+    stage2_scores = [np.array([p.score for p in peaks]) for peaks, _ in stage2]
+    tails = [_tail_fit(stage2_scores[k], stage1[k][1]) for k in range(n)]
     for k in range(n):
-        scores = np.array([p.score for p in stage2[k][0]])
+        scores, tail = stage2_scores[k], tails[k]
         hours = stage1[k][1]
-        tail = _tail_fit(scores, hours)
         ref = rate_at(reference, scores, hours, tail) if reference >= base[k] else \
             len([p for p in stage1[k][0] if p.score >= reference]) / hours
         if explicit is not None:
@@ -503,7 +505,6 @@ def calibrate(model: KeywordModel, cache: NegativeCache, budget: float,
             continue
         c = choose_threshold(scores, hours, budget)
         out.append(KeywordCalibration(c, c.threshold, c.expected_fa_per_hour, hours, closest[k], 0, ref))
-    tails = [_tail_fit(np.array([p.score for p in stage2[k][0]]), stage1[k][1]) for k in range(n)]
     for rnd in range(EXACT_ROUNDS + 1):
         res = scan(_with_thresholds(model, [c.threshold for c in out]), cache, at_model_thresholds=True)
         again = False
@@ -520,8 +521,7 @@ def calibrate(model: KeywordModel, cache: NegativeCache, budget: float,
             break
     for k, c in enumerate(out):
         # the rate at the final threshold: the in-sample count, or the tail fit where larger
-        scores = np.array([p.score for p in stage2[k][0]])
-        fit_rate = rate_at(c.threshold, scores, c.hours, tails[k])
+        fit_rate = rate_at(c.threshold, stage2_scores[k], c.hours, tails[k])
         lone = tails[k] is not None and c.detections <= MIN_ALLOWED  # no rate of its own
         rate = fit_rate if lone else max(c.detections / c.hours, fit_rate)
         if c.calibration is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -145,7 +145,7 @@ def _best_scores(model: KeywordModel, logpost: np.ndarray) -> np.ndarray:
     return sc.max(axis=0) if len(logpost) else np.full(len(model.keywords), -np.inf)
 
 
-def _pick_variant(pron: Pronunciation, logposts, phone_set, states_per_phone):
+def _pick_variant(pron: Pronunciation, logposts, phone_set, states_per_phone: int | Mapping[str, int]):
     """The single-variant pronunciation that fits the recordings best, and its scores."""
     combos = list(itertools.islice(itertools.product(*[w.variants for w in pron.words]),
                                    MAX_VARIANT_COMBINATIONS))

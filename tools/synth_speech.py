@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,9 +48,20 @@ def variants() -> list[str]:
     return [n for n in names if n]
 
 
+def say_espeak(lang: str, vars_: list[str], text: str, wav: str, rng) -> str:
+    """Speak `text` into `wav` with a random espeak-ng voice, variant, rate and pitch;
+    returns the speaker label (voice+variant)."""
+    voice = VOICES[lang][rng.integers(len(VOICES[lang]))]
+    var = vars_[rng.integers(len(vars_))]
+    rate = int(rng.uniform(120, 210))
+    pitch = int(rng.uniform(15, 85))
+    subprocess.run(["espeak-ng", "-v", f"{voice}+{var}", "-s", str(rate), "-p", str(pitch),
+                    "-w", wav, text], check=True, capture_output=True)
+    return f"{voice}+{var}"
+
+
 def flite_voices() -> list[tuple[str, str]]:
     """(engine, voice) pairs installed here: flite's built-in voices, festival's where present."""
-    import shutil
     out = []
     if shutil.which("flite"):
         listed = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout
@@ -65,7 +77,8 @@ def flite_voices() -> list[tuple[str, str]]:
 
 
 def say_flite(engine: str, voice: str, text: str, wav: str, rng) -> str:
-    """Speak `text` into `wav`; returns a speaker label with the rate (and pitch) used."""
+    """Speak `text` into `wav` with a random rate (and, for flite, mean pitch); returns the
+    speaker label (engine:voice)."""
     stretch = float(rng.uniform(0.8, 1.3))
     if engine == "flite":
         pitch = {"slt": (150, 230)}.get(voice, (85, 140))
@@ -119,13 +132,7 @@ def main() -> None:
             if fvoices:
                 speaker = say_flite(*fvoices[rng.integers(len(fvoices))], text, wav, rng)
             else:
-                voice = VOICES[args.lang][rng.integers(len(VOICES[args.lang]))]
-                var = vars_[rng.integers(len(vars_))]
-                rate = int(rng.uniform(120, 210))
-                pitch = int(rng.uniform(15, 85))
-                subprocess.run(["espeak-ng", "-v", f"{voice}+{var}", "-s", str(rate), "-p", str(pitch),
-                                "-w", wav, text], check=True, capture_output=True)
-                speaker = f"{voice}+{var}"
+                speaker = say_espeak(args.lang, vars_, text, wav, rng)
             x = load_audio(wav)  # resampled to 16 kHz
             pad = np.zeros(int(rng.uniform(0.1, 0.5) * 16000), np.int16)
             x = np.concatenate([pad, x, pad[: len(pad) // 2]]).astype(np.float64)
