@@ -39,10 +39,16 @@ def _fake_data(tmp: Path) -> tuple[Path, set[str], set[str]]:
     return tmp, train, held
 
 
-@pytest.mark.parametrize("engine,tool", [("espeak", "espeak-ng"), ("flite", "flite")])
+def _mbrola_voice(name: str) -> bool:
+    return bool(shutil.which("mbrola")) and (Path("/usr/share/mbrola") / name / name).exists()
+
+
+@pytest.mark.parametrize("engine,tool", [("espeak", "espeak-ng"), ("flite", "flite"), ("mbrola", "mbrola")])
 def test_synthesises_training_transcripts_only(tmp_path, engine, tool):
     if not shutil.which(tool):
         pytest.skip(f"{tool} not installed")
+    if engine == "mbrola" and not any(_mbrola_voice(v) for v in ("us1", "us2", "us3", "en1")):
+        pytest.skip("no English MBROLA voice installed (apt-get install mbrola-us1, Debian non-free)")
     sf = pytest.importorskip("soundfile")
     data, train, held = _fake_data(tmp_path / "data")
     out = tmp_path / "out"
@@ -62,6 +68,8 @@ def test_synthesises_training_transcripts_only(tmp_path, engine, tool):
         assert abs(info.duration - float(row["duration_s"])) < 0.01 and info.duration > 0.5
         if engine == "flite":
             assert row["speaker"].split(":")[0] in ("flite", "festival")
+        if engine == "mbrola":
+            assert row["speaker"].startswith("mbrola:")
 
 
 def test_flite_engine_is_english_only(tmp_path):
@@ -70,3 +78,52 @@ def test_flite_engine_is_english_only(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "English voices only" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_korean_hn1_units_follow_our_pronunciation():
+    """HN1 is driven from kws.transcribe's phones (the training labels), with the allophones
+    HN1 records: lax stops voiced between voiced sounds, glide + vowel as one unit, /r/ after
+    a lateral coda as [l], /s/ before /i/ palatal."""
+    import numpy as np
+    import synth_speech
+    from kws.transcribe import transcribe
+
+    def units(text: str) -> list[str]:
+        return [u for u, _ in synth_speech.hn1_units(transcribe(text, "ko"), np.random.default_rng(0))]
+
+    assert units("감사합니다") == ["k", "a", "m_}", "s", "a", "h", "a", "m_}", "n", "i", "d", "a"]
+    assert units("실라면") == ["s\\", "i", "l_}", "l", "a", "m", "jV", "n_}"]
+    assert units("여자") == ["jV", "dz\\", "a"]
+
+
+def test_korean_hn1_script_has_no_voiced_stop_after_a_pause():
+    """HN1 has no diphones from a pause into a voiced stop (they would be synthesised as
+    silence), so after every pause the onset is the voiceless one."""
+    import numpy as np
+    import synth_speech
+    from kws.transcribe import transcribe
+
+    words = transcribe("우리 고객님 감사합니다 그리고 다음에 봐요 정말 좋아요", "ko")
+    pauses = 0
+    for seed in range(40):
+        lines = synth_speech.hn1_pho(words, np.random.default_rng(seed)).splitlines()
+        for a, b in zip(lines, lines[1:]):
+            if a.startswith("_ "):
+                pauses += 1
+                assert b.split()[0] not in ("g", "d", "b", "dz\\", "s\\", "l"), (a, b)
+    assert pauses > 80  # sentence starts and drawn pauses between words
+
+
+def test_korean_hn1_speaks_without_missing_diphones(tmp_path):
+    if not _mbrola_voice("hn1"):
+        pytest.skip("MBROLA hn1 not installed (apt-get install mbrola mbrola-hn1, Debian non-free)")
+    import numpy as np
+    import synth_speech
+    from kws.transcribe import transcribe
+
+    rng = np.random.default_rng(3)
+    pho = synth_speech.hn1_pho(transcribe("여자 친구가 왔어요. 실라면 주세요.", "ko"), rng)
+    r = subprocess.run(["mbrola", "/usr/share/mbrola/hn1/hn1", "-", str(tmp_path / "x.wav")], input=pho,
+                       text=True, capture_output=True, timeout=60)
+    assert r.returncode == 0 and "unknown" not in r.stderr, r.stderr
+    assert (tmp_path / "x.wav").stat().st_size > 16000

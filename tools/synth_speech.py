@@ -3,6 +3,7 @@
 
     python tools/synth_speech.py --lang ko --data ../shared/data --out /tmp/synth_ko --n 2500
     python tools/synth_speech.py --lang en --engine flite --data ../shared/data --out /tmp/synth_en_fl --n 2000
+    python tools/synth_speech.py --lang ko --engine mbrola --data ../shared/data --out /tmp/synth_ko_mb --n 1300
 
 Texts are the transcripts of the *training* speakers only (tools/splits.py), so no
 held-out sentence is ever spoken by the synthesiser. Each clip gets a random espeak-ng
@@ -17,6 +18,15 @@ for people.
 recordings of real speakers (flite's kal16, awb, rms, slt; festival's kal and ked diphones
 and the slt HTS voice), each clip with a random speaking rate and, for flite, pitch: fewer
 voices than espeak-ng's formant variants, but human timbre and coarticulation.
+
+`--engine mbrola` (Debian `mbrola` and `mbrola-us1 us2 us3 en1` / `mbrola-hn1`, from the
+contrib/non-free archive) concatenates diphones cut from recordings of real speakers.
+English goes through espeak-ng's front end (`-v mb-us1`...). Korean speaks with HN1 (one
+male speaker); espeak-ng's Korean phonemes do not fit HN1's inventory, so the .pho script
+is written here from kws.transcribe's phones with simple duration and pitch rules, and
+each clip gets a random MBROLA voice frequency (`-l`, 14.5-19.5 kHz), which moves the
+formants as a shorter or longer vocal tract would. The voice licences allow synthesis
+with MBROLA; nothing of the databases or their speech ships.
 """
 
 from __future__ import annotations
@@ -93,6 +103,134 @@ def say_flite(engine: str, voice: str, text: str, wav: str, rng) -> str:
     return f"festival:{voice}"
 
 
+MBROLA_EN = ("us1", "us2", "us3", "en1")
+# voices of other languages that espeak-ng drives with English text (`mb-de1-en`...):
+# English spoken through another language's diphones, i.e. with a foreign accent
+MBROLA_EN_ACCENTED = ("af1", "de1", "de2", "de3", "de4", "de5", "de6", "fr1", "fr4", "gr2", "hu1", "nl2",
+                      "pl1", "ro1", "sw1", "sw2")
+
+
+def mbrola_voices(lang: str, want: tuple[str, ...] | None = None) -> list[str]:
+    """MBROLA voices installed here (Debian `mbrola-us1` ...; contrib/non-free)."""
+    want = want or (MBROLA_EN if lang == "en" else ("hn1",))
+    out = [v for v in want if os.path.exists(os.path.join("/usr/share/mbrola", v, v))]
+    if not out or not shutil.which("mbrola"):
+        sys.exit(f"synth_speech: --engine mbrola needs mbrola and its voices: apt-get install mbrola "
+                 f"{' '.join('mbrola-' + v for v in want)} (Debian contrib/non-free)")
+    return out
+
+
+def say_mbrola_en(voice: str, text: str, wav: str, rng) -> str:
+    """espeak-ng's English front end driving an MBROLA diphone voice; random rate and pitch."""
+    rate = int(rng.uniform(120, 200))
+    pitch = int(rng.uniform(20, 80))
+    name = f"mb-{voice}" if voice in MBROLA_EN else f"mb-{voice}-en"
+    subprocess.run(["espeak-ng", "-v", name, "-s", str(rate), "-p", str(pitch), "-w", wav, text],
+                   check=True, capture_output=True)
+    return f"mbrola:{voice}"
+
+
+# Korean (ko-v1 phones) -> HN1's X-SAMPA units (/usr/share/doc/mbrola-hn1/README.txt).
+# espeak-ng's Korean front end does not fit HN1's inventory (most of its glide diphones are
+# missing), so the pronunciation comes from kws.transcribe (g2pk + jamo, the training
+# labels themselves) and the prosody from the simple rules below.
+_HN1_ONSET = {"g": "k", "kk": "k_>", "n": "n", "d": "t", "tt": "t_>", "r": "4", "m": "m", "b": "p",
+              "pp": "p_>", "s": "s", "ss": "s_>", "j": "ts\\", "jj": "ts\\_>", "ch": "ts\\_h",
+              "k": "k_h", "t": "t_h", "p": "p_h", "h": "h"}
+_HN1_VOICED = {"g": "g", "d": "d", "b": "b", "j": "dz\\"}  # lax stops between voiced sounds
+_HN1_CODA = {"K": "k_}", "N": "n_}", "T": "t_}", "L": "l_}", "M": "m_}", "P": "p_}", "NG": "N"}
+_HN1_VOWEL = {"a": "a", "eo": "V", "o": "o", "u": "u", "eu": "M", "i": "i", "e": "e"}
+_HN1_GLIDE = {("y", "a"): "ja", ("y", "e"): "je", ("y", "eo"): "jV", ("y", "o"): "jo", ("y", "u"): "ju",
+              ("w", "a"): "wa", ("w", "e"): "we", ("w", "eo"): "wV", ("w", "i"): "wi"}
+# mean durations in ms (read speech, before the per-clip tempo)
+_HN1_MS = {"k": 45, "t": 45, "p": 45, "g": 35, "d": 30, "b": 35, "k_>": 75, "t_>": 70, "p_>": 75,
+           "k_h": 80, "t_h": 75, "p_h": 80, "s": 85, "s_>": 100, "s\\": 85, "ts\\": 65, "dz\\": 50,
+           "ts\\_>": 80, "ts\\_h": 90, "h": 50, "n": 55, "m": 60, "4": 25, "l": 55,
+           "k_}": 55, "t_}": 55, "p_}": 60, "n_}": 65, "m_}": 65, "l_}": 65, "N": 70}
+_AFTER_PAUSE = {"g": "k", "d": "t", "b": "p", "dz\\": "ts\\", "s\\": "s", "l": "4"}
+_VOICED_LEFT = set(_HN1_VOWEL.values()) | set(_HN1_GLIDE.values()) | {"n_}", "m_}", "l_}", "N", "E"}
+
+
+def hn1_units(words: list[list[str]], rng) -> list[tuple[str, bool]]:
+    """HN1 units for a sentence, (unit, word_final); ㅐ/ㅔ (both `e` in ko-v1) drawn as e or E."""
+    out: list[tuple[str, bool]] = []
+    for w in words:
+        i = 0
+        while i < len(w):
+            ph = w[i]
+            prev = out[-1][0] if out else "_"
+            nxt = w[i + 1] if i + 1 < len(w) else None
+            if ph in ("y", "w") and nxt is not None and (ph, nxt) in _HN1_GLIDE:
+                u = _HN1_GLIDE[(ph, nxt)]
+                i += 1
+            elif ph in ("y", "w"):  # glide before a vowel HN1 has no unit for
+                u = "i" if ph == "y" else "u"
+            elif ph in _HN1_VOWEL:
+                u = _HN1_VOWEL[ph]
+                if ph == "e" and rng.random() < 0.5:
+                    u = "E"
+            elif ph in _HN1_CODA:
+                u = _HN1_CODA[ph]
+            elif ph == "r" and prev == "l_}":
+                u = "l"
+            elif ph == "s" and nxt == "i":
+                u = "s\\"
+            elif ph in _HN1_VOICED and prev in _VOICED_LEFT:
+                u = _HN1_VOICED[ph]
+            else:
+                u = _HN1_ONSET[ph]
+            out.append((u, False))
+            i += 1
+        if out:
+            out[-1] = (out[-1][0], True)
+    return out
+
+
+def hn1_pho(words: list[list[str]], rng) -> str:
+    """An MBROLA .pho script: HN1 units with drawn tempo, pauses and a falling pitch line
+    (rising at some phrase ends)."""
+    units = hn1_units(words, rng)
+    tempo = float(rng.uniform(0.8, 1.25))
+    f0 = float(rng.uniform(90, 150))
+    lines = [f"_ {int(rng.uniform(80, 200))}"]
+    total = sum(_HN1_MS.get(u, 95) for u, _ in units) * tempo or 1.0
+    t = 0.0
+    after_pause = True
+    for k, (u, final) in enumerate(units):
+        if after_pause:  # HN1 has no pause-to-voiced-stop diphones: the voiceless onset
+            u = _AFTER_PAUSE.get(u, u)
+            after_pause = False
+        ms = _HN1_MS.get(u, 95) * tempo * float(rng.lognormal(0, 0.15))
+        vowel = u not in _HN1_MS
+        if final and vowel or (k + 1 < len(units) and units[k + 1][1] and vowel):
+            ms *= 1.3  # word-final lengthening
+        if vowel:
+            start = f0 * (1.0 - 0.25 * t / total) * float(rng.uniform(0.95, 1.08))
+            end = start * (float(rng.uniform(1.05, 1.3)) if final and rng.random() < 0.3 else float(rng.uniform(0.9, 1.0)))
+            lines.append(f"{u} {int(ms)} 10 {int(start)} 90 {int(end)}")
+        else:
+            lines.append(f"{u} {int(ms)}")
+        t += ms
+        if final and k + 1 < len(units) and rng.random() < 0.25:
+            lines.append(f"_ {int(rng.uniform(80, 250))}")
+            after_pause = True
+    lines.append(f"_ {int(rng.uniform(80, 200))}")
+    return "\n".join(lines) + "\n"
+
+
+def say_mbrola_ko(text: str, wav: str, rng) -> str:
+    """Korean through HN1: our own transcription and prosody (hn1_pho); a random voice
+    frequency (-l) moves formants and pitch together, so one recorded voice gives a range of
+    vocal-tract lengths."""
+    from kws.transcribe import transcribe
+
+    pho = hn1_pho(transcribe(text, "ko"), rng)
+    vf = int(rng.uniform(14500, 19500))
+    subprocess.run(["mbrola", "-e", "-l", str(vf), "/usr/share/mbrola/hn1/hn1", "-", wav], input=pho,
+                   text=True, check=True, capture_output=True)
+    return f"mbrola:hn1:{vf // 1000}k"
+
+
 def training_texts(data: str, lang: str) -> list[str]:
     texts = []
     for s in TRAINING_SETS[lang]:
@@ -110,10 +248,14 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=2000, help="number of clips")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--engine", choices=["espeak", "flite"], default="espeak",
-                    help="espeak-ng formant voices (default) or flite/festival voices (English)")
+    ap.add_argument("--engine", choices=["espeak", "flite", "mbrola"], default="espeak",
+                    help="espeak-ng formant voices (default), flite/festival voices (English) or "
+                         "MBROLA diphone voices (English us1-3/en1, Korean hn1)")
+    ap.add_argument("--mbrola-voices", default=None,
+                    help="comma-separated MBROLA voices for --engine mbrola --lang en (default us1,us2,us3,en1; "
+                         f"'accented' = {','.join(MBROLA_EN_ACCENTED)}: English with another language's diphones)")
     args = ap.parse_args()
-    if args.engine == "flite" and args.lang != "en":
+    if args.engine == "flite" and args.lang != "en":  # (mbrola speaks both)
         sys.exit("synth_speech: --engine flite has English voices only")
     import soundfile as sf
 
@@ -122,6 +264,10 @@ def main() -> None:
     texts = training_texts(args.data, args.lang)
     vars_ = variants() if args.engine == "espeak" else []
     fvoices = flite_voices() if args.engine == "flite" else []
+    want = None
+    if args.mbrola_voices:
+        want = MBROLA_EN_ACCENTED if args.mbrola_voices == "accented" else tuple(args.mbrola_voices.split(","))
+    mvoices = mbrola_voices(args.lang, want) if args.engine == "mbrola" else []
     os.makedirs(args.out, exist_ok=True)
     rows = []
     t0 = time.time()
@@ -131,6 +277,10 @@ def main() -> None:
             wav = os.path.join(tmp, "x.wav")
             if fvoices:
                 speaker = say_flite(*fvoices[rng.integers(len(fvoices))], text, wav, rng)
+            elif mvoices and args.lang == "en":
+                speaker = say_mbrola_en(mvoices[rng.integers(len(mvoices))], text, wav, rng)
+            elif mvoices:
+                speaker = say_mbrola_ko(text, wav, rng)
             else:
                 speaker = say_espeak(args.lang, vars_, text, wav, rng)
             x = load_audio(wav)  # resampled to 16 kHz
