@@ -127,3 +127,13 @@ def test_korean_hn1_speaks_without_missing_diphones(tmp_path):
                        text=True, capture_output=True, timeout=60)
     assert r.returncode == 0 and "unknown" not in r.stderr, r.stderr
     assert (tmp_path / "x.wav").stat().st_size > 16000
+
+
+def test_missing_mbrola_voice_is_named(tmp_path):
+    """A voice that is not installed stops the tool before anything is written, with the
+    Debian package to install."""
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "synth_speech.py"), "--lang", "en",
+                        "--engine", "mbrola", "--mbrola-voices", "zz9", "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "apt-get install mbrola mbrola-zz9" in r.stderr
+    assert not (tmp_path / "o").exists()

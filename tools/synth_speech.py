@@ -260,14 +260,15 @@ def main() -> None:
     import soundfile as sf
 
     from kws.audio import load_audio
-    rng = np.random.default_rng(args.seed)
-    texts = training_texts(args.data, args.lang)
+    # voices first: a missing synthesiser stops the tool before it reads or writes anything
     vars_ = variants() if args.engine == "espeak" else []
     fvoices = flite_voices() if args.engine == "flite" else []
     want = None
     if args.mbrola_voices:
         want = MBROLA_EN_ACCENTED if args.mbrola_voices == "accented" else tuple(args.mbrola_voices.split(","))
     mvoices = mbrola_voices(args.lang, want) if args.engine == "mbrola" else []
+    rng = np.random.default_rng(args.seed)
+    texts = training_texts(args.data, args.lang)
     os.makedirs(args.out, exist_ok=True)
     rows = []
     t0 = time.time()
