@@ -70,6 +70,12 @@ def in_sample_allowance(budget: float, hours: float, tail) -> int:
     return max(allowed, MIN_ALLOWED) if tail is not None else allowed
 
 
+def _fit_decides(count: int, tail) -> bool:
+    """Whether ``count`` in-sample peaks are too few to be a rate of their own, so that the
+    tail fit alone gives the rate (the rule behind :data:`MIN_ALLOWED`)."""
+    return tail is not None and count <= MIN_ALLOWED
+
+
 class CalibrationUnavailable(KwsError):
     """No usable negative cache (missing, stale or foreign); says how to fix it."""
 
@@ -373,8 +379,7 @@ def rate_at(t: float, scores: np.ndarray, hours: float, tail=None) -> float:
         return emp
     t0, r0, beta = tail
     fit = r0 * math.exp(-(t - t0) / beta)
-    # MIN_ALLOWED peaks or fewer are no rate estimate of their own: the fit decides
-    return float(fit if count <= MIN_ALLOWED else max(emp, fit))
+    return float(fit if _fit_decides(count, tail) else max(emp, fit))
 
 
 def choose_threshold(scores: np.ndarray, hours: float, budget: float) -> Calibration:
@@ -522,8 +527,7 @@ def calibrate(model: KeywordModel, cache: NegativeCache, budget: float,
     for k, c in enumerate(out):
         # the rate at the final threshold: the in-sample count, or the tail fit where larger
         fit_rate = rate_at(c.threshold, stage2_scores[k], c.hours, tails[k])
-        lone = tails[k] is not None and c.detections <= MIN_ALLOWED  # no rate of its own
-        rate = fit_rate if lone else max(c.detections / c.hours, fit_rate)
+        rate = fit_rate if _fit_decides(c.detections, tails[k]) else max(c.detections / c.hours, fit_rate)
         if c.calibration is not None:
             if rate == 0.0:
                 rate = min(budget, 1.0 / c.hours)  # nothing fired and nothing to extrapolate

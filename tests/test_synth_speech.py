@@ -12,10 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from kws.transcribe import transcribe
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import synth_speech  # noqa: E402
 from splits import en_dev_speakers  # noqa: E402
 
 
@@ -40,7 +44,7 @@ def _fake_data(tmp: Path) -> tuple[Path, set[str], set[str]]:
 
 
 def _mbrola_voice(name: str) -> bool:
-    return bool(shutil.which("mbrola")) and (Path("/usr/share/mbrola") / name / name).exists()
+    return bool(shutil.which("mbrola")) and Path(synth_speech.mbrola_db(name)).exists()
 
 
 @pytest.mark.parametrize("engine,tool", [("espeak", "espeak-ng"), ("flite", "flite"), ("mbrola", "mbrola")])
@@ -84,10 +88,6 @@ def test_korean_hn1_units_follow_our_pronunciation():
     """HN1 is driven from kws.transcribe's phones (the training labels), with the allophones
     HN1 records: lax stops voiced between voiced sounds, glide + vowel as one unit, /r/ after
     a lateral coda as [l], /s/ before /i/ palatal."""
-    import numpy as np
-    import synth_speech
-    from kws.transcribe import transcribe
-
     def units(text: str) -> list[str]:
         return [u for u, _ in synth_speech.hn1_units(transcribe(text, "ko"), np.random.default_rng(0))]
 
@@ -99,10 +99,6 @@ def test_korean_hn1_units_follow_our_pronunciation():
 def test_korean_hn1_script_has_no_voiced_stop_after_a_pause():
     """HN1 has no diphones from a pause into a voiced stop (they would be synthesised as
     silence), so after every pause the onset is the voiceless one."""
-    import numpy as np
-    import synth_speech
-    from kws.transcribe import transcribe
-
     words = transcribe("우리 고객님 감사합니다 그리고 다음에 봐요 정말 좋아요", "ko")
     pauses = 0
     for seed in range(40):
@@ -117,13 +113,9 @@ def test_korean_hn1_script_has_no_voiced_stop_after_a_pause():
 def test_korean_hn1_speaks_without_missing_diphones(tmp_path):
     if not _mbrola_voice("hn1"):
         pytest.skip("MBROLA hn1 not installed (apt-get install mbrola mbrola-hn1, Debian non-free)")
-    import numpy as np
-    import synth_speech
-    from kws.transcribe import transcribe
-
     rng = np.random.default_rng(3)
     pho = synth_speech.hn1_pho(transcribe("여자 친구가 왔어요. 실라면 주세요.", "ko"), rng)
-    r = subprocess.run(["mbrola", "/usr/share/mbrola/hn1/hn1", "-", str(tmp_path / "x.wav")], input=pho,
+    r = subprocess.run(["mbrola", synth_speech.mbrola_db("hn1"), "-", str(tmp_path / "x.wav")], input=pho,
                        text=True, capture_output=True, timeout=60)
     assert r.returncode == 0 and "unknown" not in r.stderr, r.stderr
     assert (tmp_path / "x.wav").stat().st_size > 16000

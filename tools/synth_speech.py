@@ -110,10 +110,17 @@ MBROLA_EN_ACCENTED = ("af1", "de1", "de2", "de3", "de4", "de5", "de6", "fr1", "f
                       "pl1", "ro1", "sw1", "sw2")
 
 
+MBROLA_DIR = "/usr/share/mbrola"  # where Debian's mbrola-XX packages put database XX/XX
+
+
+def mbrola_db(voice: str) -> str:
+    return os.path.join(MBROLA_DIR, voice, voice)
+
+
 def mbrola_voices(lang: str, want: tuple[str, ...] | None = None) -> list[str]:
     """MBROLA voices installed here (Debian `mbrola-us1` ...; contrib/non-free)."""
     want = want or (MBROLA_EN if lang == "en" else ("hn1",))
-    out = [v for v in want if os.path.exists(os.path.join("/usr/share/mbrola", v, v))]
+    out = [v for v in want if os.path.exists(mbrola_db(v))]
     if not out or not shutil.which("mbrola"):
         sys.exit(f"synth_speech: --engine mbrola needs mbrola and its voices: apt-get install mbrola "
                  f"{' '.join('mbrola-' + v for v in want)} (Debian contrib/non-free)")
@@ -226,7 +233,7 @@ def say_mbrola_ko(text: str, wav: str, rng) -> str:
 
     pho = hn1_pho(transcribe(text, "ko"), rng)
     vf = int(rng.uniform(14500, 19500))
-    subprocess.run(["mbrola", "-e", "-l", str(vf), "/usr/share/mbrola/hn1/hn1", "-", wav], input=pho,
+    subprocess.run(["mbrola", "-e", "-l", str(vf), mbrola_db("hn1"), "-", wav], input=pho,
                    text=True, check=True, capture_output=True)
     return f"mbrola:hn1:{vf // 1000}k"
 
