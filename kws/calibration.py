@@ -51,6 +51,9 @@ MIN_THRESHOLD = -2.0
 #: Budget range accepted (false alarms per hour).
 MIN_BUDGET = 0.01
 MAX_BUDGET = 60.0
+#: Default budget. Measured held out (docs/calibration.md, "Why 0.5/h by default"): it
+#: fires 0.10-0.28/h on clean everyday speech and about 1/h in speech mixed with noise at
+#: 10 dB; 1/h would miss fewer wake words but fire about 1.8/h in that noise.
 DEFAULT_BUDGET = 0.5
 #: Below this many allowed false alarms in the cached hours, extrapolate with the tail fit.
 EMPIRICAL_MIN_COUNT = 20

@@ -35,6 +35,8 @@ def _budget(text: str) -> float:
 
 
 def _enroll_parser() -> argparse.ArgumentParser:
+    from .calibration import DEFAULT_BUDGET
+
     p = argparse.ArgumentParser(
         prog="kws-enroll",
         description="Compile wake words typed as text into a keyword model (.kwm), each keyword's "
@@ -45,7 +47,7 @@ def _enroll_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", required=True, choices=["ko", "en"], help="language of the text")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.kwm", help="model file to write")
     p.add_argument("--max-false-alarms-per-hour", type=_budget, default=None, metavar="F",
-                   help="false-alarm budget per keyword on everyday speech (default 0.5; "
+                   help=f"false-alarm budget per keyword on everyday speech (default {DEFAULT_BUDGET:g}; "
                         "0.01 to 60)")
     p.add_argument("--threshold", type=float, default=None,
                    help="set the threshold by hand instead (mean log-posterior ratio per frame, <= 0)")
@@ -153,6 +155,8 @@ def enroll_main(argv: Sequence[str] | None = None) -> int:
 
 # --------------------------------------------------------------------------- model
 def _model_parser() -> argparse.ArgumentParser:
+    from .calibration import DEFAULT_BUDGET
+
     p = argparse.ArgumentParser(prog="kws-model", description="Look inside and edit keyword-model files.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ins = sub.add_parser("inspect", help="show a model's phone set, keywords, thresholds and expected rates")
@@ -162,7 +166,7 @@ def _model_parser() -> argparse.ArgumentParser:
     add.add_argument("model", metavar="MODEL.kwm")
     add.add_argument("texts", nargs="+", metavar="TEXT")
     add.add_argument("--max-false-alarms-per-hour", type=_budget, default=None, metavar="F",
-                     help="false-alarm budget for the new keywords (default 0.5)")
+                     help=f"false-alarm budget for the new keywords (default {DEFAULT_BUDGET:g})")
     add.add_argument("--threshold", type=float, default=None, help="set the new keywords' threshold by hand")
     add.add_argument("--strict", action="store_true", help="refuse weak wake words instead of warning")
     add.add_argument("-o", "--output", metavar="OUT.kwm", help="write here instead of replacing MODEL.kwm")

@@ -1,6 +1,6 @@
 """tools/synth_speech.py: synthetic training speech speaks training transcripts only.
 
-Runs the real synthesisers (espeak-ng; flite where installed) on a tiny fake data folder,
+Runs the real synthesisers (espeak-ng; flite, MBROLA, RHVoice, Pico where installed) on a tiny fake data folder,
 so it needs no ../shared and skips where a synthesiser is missing.
 """
 
@@ -47,7 +47,8 @@ def _mbrola_voice(name: str) -> bool:
     return bool(shutil.which("mbrola")) and Path(synth_speech.mbrola_db(name)).exists()
 
 
-@pytest.mark.parametrize("engine,tool", [("espeak", "espeak-ng"), ("flite", "flite"), ("mbrola", "mbrola")])
+@pytest.mark.parametrize("engine,tool", [("espeak", "espeak-ng"), ("flite", "flite"), ("mbrola", "mbrola"),
+                                         ("hts", "RHVoice-test")])
 def test_synthesises_training_transcripts_only(tmp_path, engine, tool):
     if not shutil.which(tool):
         pytest.skip(f"{tool} not installed")
@@ -74,11 +75,29 @@ def test_synthesises_training_transcripts_only(tmp_path, engine, tool):
             assert row["speaker"].split(":")[0] in ("flite", "festival")
         if engine == "mbrola":
             assert row["speaker"].startswith("mbrola:")
+    if engine == "hts":  # only the voices whose licences allow it (RHVoice's NC-ND voices never)
+        allowed = {f"rhvoice:{v}" for v in synth_speech.RHVOICE_EN} | {f"pico:{v}" for v in synth_speech.PICO_EN}
+        assert {row["speaker"] for row in rows} <= allowed
 
 
-def test_flite_engine_is_english_only(tmp_path):
+def test_pico_reads_markup_characters_as_text(tmp_path):
+    """Pico's input is markup (the rate and pitch tags): a transcript with '<', '&' or
+    upper case still gives a clip of speech, as long as the same text in plain lower case."""
+    if not shutil.which("pico2wave"):
+        pytest.skip("pico2wave not installed (apt-get install libttspico-utils, Debian non-free)")
+    sf = pytest.importorskip("soundfile")
+    durs = []
+    for i, text in enumerate(["TOM & JERRY <SAID> IN FRONT OF YOU", "tom and jerry said in front of you"]):
+        wav = str(tmp_path / f"{i}.wav")
+        synth_speech.say_hts("pico", "en-US", text, wav, np.random.default_rng(0))
+        durs.append(sf.info(wav).duration)
+    assert durs[0] > 1.0 and abs(durs[0] - durs[1]) < 0.12 * durs[1], durs  # upper case: 'O F' spelt
+
+
+@pytest.mark.parametrize("engine", ["flite", "hts"])
+def test_english_only_engines_refuse_korean(tmp_path, engine):
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "synth_speech.py"), "--lang", "ko",
-                        "--engine", "flite", "--out", str(tmp_path / "o")],
+                        "--engine", engine, "--out", str(tmp_path / "o")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "English voices only" in r.stderr
     assert not (tmp_path / "o").exists()

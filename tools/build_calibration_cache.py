@@ -55,7 +55,7 @@ LICENCES = {
 }
 CHECK_KEYWORDS = {"en": ["hey jarvis", "computer", "alexa", "okay google", "yes"],
                   "ko": ["자비스야", "헤이 카카오", "고객님", "주말에", "네"]}
-CHECK_BUDGETS = [0.5, 2.0, 5.0, 10.0]
+CHECK_BUDGETS = [0.5, 1.0, 2.0, 5.0, 10.0]
 
 
 def read_manifest(folder: Path) -> list[dict]:

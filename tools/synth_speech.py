@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Synthetic training speech with espeak-ng (or flite/festival): many voices, rates and pitches.
+"""Synthetic training speech with espeak-ng (or flite/festival, MBROLA, RHVoice/Pico): many voices, rates and pitches.
 
     python tools/synth_speech.py --lang ko --data ../shared/data --out /tmp/synth_ko --n 2500
     python tools/synth_speech.py --lang en --engine flite --data ../shared/data --out /tmp/synth_en_fl --n 2000
@@ -27,6 +27,12 @@ is written here from kws.transcribe's phones with simple duration and pitch rule
 each clip gets a random MBROLA voice frequency (`-l`, 14.5-19.5 kHz), which moves the
 formants as a shorter or longer vocal tract would. The voice licences allow synthesis
 with MBROLA; nothing of the databases or their speech ships.
+
+`--engine hts` (English only; Debian `rhvoice rhvoice-english libttspico-utils`, non-free)
+speaks with statistical parametric (HMM) voices trained on recordings of real speakers:
+RHVoice's alan, bdl, clb and slt (from the CMU ARCTIC recordings; RHVoice's other English
+voices are CC BY-NC-ND and left out) and SVOX Pico's en-US and en-GB (Apache-2.0), each
+clip with a random rate and pitch.
 """
 
 from __future__ import annotations
@@ -101,6 +107,44 @@ def say_flite(engine: str, voice: str, text: str, wav: str, rng) -> str:
     subprocess.run(["text2wave", "-eval", scheme, "-o", wav], input=text, text=True,
                    check=True, capture_output=True)
     return f"festival:{voice}"
+
+
+# RHVoice English voices built on CMU ARCTIC (LGPL data); evgeniy-eng and lyubov are
+# CC BY-NC-ND and never used
+RHVOICE_EN = ("alan", "bdl", "clb", "slt")
+PICO_EN = ("en-US", "en-GB")
+
+
+def hts_voices() -> list[tuple[str, str]]:
+    """(engine, voice) pairs installed here: RHVoice's ARCTIC voices and Pico's English."""
+    out = []
+    if shutil.which("RHVoice-test"):
+        out += [("rhvoice", v) for v in RHVOICE_EN if os.path.isdir(os.path.join("/usr/share/RHVoice/voices", v))]
+    if shutil.which("pico2wave"):
+        out += [("pico", v) for v in PICO_EN]
+    if not out:
+        sys.exit("synth_speech: --engine hts needs RHVoice or Pico: apt-get install rhvoice rhvoice-english "
+                 "libttspico-utils (Debian non-free)")
+    return out
+
+
+def say_hts(engine: str, voice: str, text: str, wav: str, rng) -> str:
+    """Speak `text` into `wav` with RHVoice or Pico at a random rate and pitch; returns the
+    speaker label (engine:voice). Both take percentages of the voice's own rate and pitch
+    (RHVoice clamps below 50)."""
+    rate = int(rng.uniform(75, 130))
+    pitch = int(rng.uniform(80, 125))
+    if engine == "rhvoice":
+        subprocess.run(["RHVoice-test", "-p", voice, "-r", str(rate), "-t", str(pitch), "-o", wav],
+                       input=text, text=True, check=True, capture_output=True)
+    else:
+        # pico2wave has no rate/pitch options; its markup has; its text is markup, so escape it.
+        # Lower case: Pico reads some upper-case words as letters (the transcripts are upper case)
+        safe = text.lower().replace("&", " and ").replace("<", " ").replace(">", " ")
+        subprocess.run(["pico2wave", "-l", voice, "-w", wav,
+                        f"<speed level='{rate}'><pitch level='{pitch}'>{safe}</pitch></speed>"],
+                       check=True, capture_output=True)
+    return f"{engine}:{voice}"
 
 
 MBROLA_EN = ("us1", "us2", "us3", "en1")
@@ -255,21 +299,23 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=2000, help="number of clips")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--engine", choices=["espeak", "flite", "mbrola"], default="espeak",
-                    help="espeak-ng formant voices (default), flite/festival voices (English) or "
-                         "MBROLA diphone voices (English us1-3/en1, Korean hn1)")
+    ap.add_argument("--engine", choices=["espeak", "flite", "mbrola", "hts"], default="espeak",
+                    help="espeak-ng formant voices (default), flite/festival voices (English), "
+                         "MBROLA diphone voices (English us1-3/en1, Korean hn1) or RHVoice/Pico "
+                         "HMM voices (English)")
     ap.add_argument("--mbrola-voices", default=None,
                     help="comma-separated MBROLA voices for --engine mbrola --lang en (default us1,us2,us3,en1; "
                          f"'accented' = {','.join(MBROLA_EN_ACCENTED)}: English with another language's diphones)")
     args = ap.parse_args()
-    if args.engine == "flite" and args.lang != "en":  # (mbrola speaks both)
-        sys.exit("synth_speech: --engine flite has English voices only")
+    if args.engine in ("flite", "hts") and args.lang != "en":  # (mbrola speaks both)
+        sys.exit(f"synth_speech: --engine {args.engine} has English voices only")
     import soundfile as sf
 
     from kws.audio import load_audio
     # voices first: a missing synthesiser stops the tool before it reads or writes anything
     vars_ = variants() if args.engine == "espeak" else []
     fvoices = flite_voices() if args.engine == "flite" else []
+    hvoices = hts_voices() if args.engine == "hts" else []
     want = None
     if args.mbrola_voices:
         want = MBROLA_EN_ACCENTED if args.mbrola_voices == "accented" else tuple(args.mbrola_voices.split(","))
@@ -285,6 +331,8 @@ def main() -> None:
             wav = os.path.join(tmp, "x.wav")
             if fvoices:
                 speaker = say_flite(*fvoices[rng.integers(len(fvoices))], text, wav, rng)
+            elif hvoices:
+                speaker = say_hts(*hvoices[rng.integers(len(hvoices))], text, wav, rng)
             elif mvoices and args.lang == "en":
                 speaker = say_mbrola_en(mvoices[rng.integers(len(mvoices))], text, wav, rng)
             elif mvoices:

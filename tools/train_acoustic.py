@@ -534,6 +534,35 @@ def make_segments(feats_list, labels_list, idxs):
     return np.stack(X).astype(np.float32), np.stack(Y), np.stack(W), where
 
 
+def load_teachers(dirs: list[str], n_phones: int, lang: str) -> list[tuple]:
+    """(model, mean, std) of earlier runs: float Keras weights in this script's architecture
+    and the feature normalisation they were trained with."""
+    out = []
+    for d in dirs:
+        m = build_model(n_phones, None, specaug=True)
+        m.load_weights(os.path.join(d, f"{lang}_float.keras"))
+        z = np.load(os.path.join(d, f"{lang}_norm.npz"))
+        out.append((m, z["mean"], z["std"]))
+    return out
+
+
+def teacher_targets(teachers, X: np.ndarray, mean, std, batch: int = 128) -> np.ndarray:
+    """Mean posterior of the teachers on segments X (normalised with this run's mean/std;
+    each teacher sees them in its own normalisation). Ensembles of runs trained on different
+    synthetic voices miss far fewer wake words than any one of them (docs/acoustic-models.md);
+    their averaged posteriors are soft targets that carry that into one small network."""
+    out = None
+    for a in range(0, len(X), 2048):  # in pieces: whole copies of X per teacher do not fit in memory
+        raw = X[a:a + 2048] * std.astype(np.float32) + mean.astype(np.float32)
+        acc = 0.0
+        for m, tm, ts in teachers:
+            acc = acc + m.predict((raw - tm.astype(np.float32)) / ts.astype(np.float32), batch_size=batch, verbose=0)
+        if out is None:
+            out = np.zeros((len(X),) + acc.shape[1:], np.float16)
+        out[a:a + 2048] = acc / len(teachers)
+    return out
+
+
 def predict_utts(model, feats_list, idxs, batch=64):
     X, _, _, where = make_segments(feats_list, None, idxs)
     P = model.predict(X, batch_size=batch, verbose=0)
@@ -724,7 +753,17 @@ def main() -> None:
     ap.add_argument("--align-prior-scale", type=float, default=1.0,
                     help="re-align on posterior / prior**S (1: scaled likelihoods; 0: posteriors, see realign)")
     ap.add_argument("--model-dir", default=os.path.join(REPO, "kws", "data", "acoustic"))
+    ap.add_argument("--teacher", action="append", metavar="DIR",
+                    help="distil from this earlier training run (its --out folder: LANG_float.keras and "
+                         "LANG_norm.npz); repeat for an ensemble: the targets are the teachers' mean "
+                         "posteriors instead of the alignments' labels, trained for --epochs in one round")
     args = ap.parse_args()
+    if args.teacher:
+        for d in args.teacher:
+            for f in (f"{args.lang}_float.keras", f"{args.lang}_norm.npz"):
+                if not os.path.exists(os.path.join(d, f)):
+                    sys.exit(f"train_acoustic: --teacher {d}: no {f} (an --out folder of train_acoustic.py)")
+        args.rounds = 1
     os.makedirs(args.out, exist_ok=True)
     t_start = time.time()
 
@@ -749,6 +788,7 @@ def main() -> None:
     mean = all_tr.mean(0).astype(np.float64)
     std = (all_tr.std(0) + 1e-3).astype(np.float64)
     del all_tr
+    np.savez(os.path.join(args.out, f"{args.lang}_norm.npz"), mean=mean, std=std)  # for --teacher
     feats = [((f - mean) / std).astype(np.float32) for f in feats_raw]
     augs = [((a - mean) / std).astype(np.float32) if len(a) else a for a in aug_raw]
     stats = {}
@@ -791,8 +831,14 @@ def main() -> None:
         log(f"frequency warping (VTLP): factor uniform in {1 - args.freq_warp:.2f}..{1 + args.freq_warp:.2f} per segment")
     if args.specaug:
         log("SpecAugment: 2 mel bands of up to 6 channels and 2 stretches of up to 6 frames masked per segment")
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
-                  weighted_metrics=["accuracy"])
+    teachers = load_teachers(args.teacher, P, args.lang) if args.teacher else []
+    if teachers:
+        log(f"distilling from the mean posterior of {len(teachers)} teachers: {args.teacher}")
+        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="categorical_crossentropy",
+                      weighted_metrics=["categorical_accuracy"])
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
+                      weighted_metrics=["accuracy"])
     log(f"model: {model.count_params()} parameters, context {CONTEXT} frames, lookahead {LOOKAHEAD}")
     use_aug = not args.no_aug and all(len(augs[i]) for i in tr0)
     if args.no_aug:
@@ -810,6 +856,11 @@ def main() -> None:
             Xa, Ya, Wa, _ = make_segments(augs, ali, tr0)  # same lengths -> same alignment
             X, Y, W = np.concatenate([X, Xa]), np.concatenate([Y, Ya]), np.concatenate([W, Wa])
         Xd, Yd, Wd, _ = make_segments(feats, ali, dv)
+        if teachers:
+            t0 = time.time()
+            Y = teacher_targets(teachers, X, mean, std)
+            Yd = teacher_targets(teachers, Xd, mean, std)
+            log(f"round {rnd}: teacher posteriors for {len(X)} + {len(Xd)} segments in {time.time() - t0:.0f} s")
         log(f"round {rnd}: {len(X)} training segments of {SEG} frames")
         ds = tf.data.Dataset.from_tensor_slices((X, Y, W)).shuffle(len(X), seed=args.seed + rnd) \
             .batch(args.batch).prefetch(2)
@@ -817,7 +868,11 @@ def main() -> None:
         lr = 2e-3 if rnd < args.rounds - 1 else 1e-3
         model.optimizer.learning_rate.assign(lr)
         cb = []
-        if rnd == args.rounds - 1:
+        if teachers:  # one long round: constant, then halving over the last epochs
+            tail = min(6, args.epochs - 1)
+            cb = [keras.callbacks.LearningRateScheduler(
+                lambda e, _lr: 2e-3 if e < args.epochs - tail else 1e-3 * 0.5 ** (e - (args.epochs - tail)))]
+        elif rnd == args.rounds - 1:
             cb = [keras.callbacks.LearningRateScheduler(
                 lambda e, _lr: lr * (0.5 ** e) if e else lr)]
         h = model.fit(ds, epochs=args.epochs, validation_data=dds, verbose=2, callbacks=cb)
@@ -872,8 +927,10 @@ def main() -> None:
                                         if args.freq_warp > 0 else ""),
                      "initial_alignment": ("PocketSphinx en-us forced alignment (tools/align_pocketsphinx.py)"
                                            if args.init_align else "flat start"),
-                     "method": f"Viterbi training, {args.rounds} rounds x {args.epochs} epochs, "
-                               "frame-level cross-entropy, 2-state left-to-right phones, optional sil",
+                     "method": (f"distillation: {args.epochs} epochs of cross-entropy against the mean "
+                                f"posterior of {len(teachers)} earlier runs (teachers)" if teachers else
+                                f"Viterbi training, {args.rounds} rounds x {args.epochs} epochs, "
+                                "frame-level cross-entropy, 2-state left-to-right phones, optional sil"),
                      "seed": args.seed, "wall_time_s": round(train_time), "history": history},
         "dev": {"speakers": stats["dev"], "float": ev_float, "int8": ev_int8,
                 "note": "frame accuracy vs forced alignment by the final float model; PER = greedy "

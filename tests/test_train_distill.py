@@ -1,0 +1,65 @@
+"""tools/train_acoustic.py --teacher: the soft targets are the teachers' mean posterior,
+each teacher fed the features in the normalisation it was trained with.
+
+Fake teachers (any object with Keras' ``predict``) stand in for the networks, so this runs
+without TensorFlow; the training itself is measured in docs/acoustic-models.md.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import train_acoustic  # noqa: E402
+
+
+class _Teacher:
+    """Posterior = softmax(raw @ w) of the *raw* features it recovers from its own normalisation."""
+
+    def __init__(self, w: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
+        self.w, self.mean, self.std = w, mean, std
+        self.calls = 0
+
+    def predict(self, x, batch_size=None, verbose=0):
+        self.calls += 1
+        return _softmax((x * self.std + self.mean) @ self.w)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_teacher_targets_average_teachers_in_their_own_normalisation():
+    rng = np.random.default_rng(0)
+    n_mels, n_phones = 3, 4
+    raw = rng.normal(5.0, 2.0, (2100, 6, n_mels)).astype(np.float32)  # more than one piece of 2048
+    mean_s, std_s = raw.mean((0, 1)).astype(np.float64), raw.std((0, 1)).astype(np.float64)
+    x = ((raw - mean_s) / std_s).astype(np.float32)
+    teachers, want = [], 0.0
+    for k in range(3):
+        w = rng.normal(0, 0.5, (n_mels, n_phones))
+        tm, ts = rng.normal(0, 3, n_mels), rng.uniform(0.5, 2.0, n_mels)
+        t = _Teacher(w, tm, ts)
+        teachers.append((t, tm, ts))
+        want = want + _softmax(raw @ w)
+    want = want / 3
+    got = train_acoustic.teacher_targets(teachers, x, mean_s, std_s)
+    assert got.shape == (2100, 6, n_phones)
+    np.testing.assert_allclose(got.astype(np.float32), want, atol=2e-3)  # float16 storage
+    np.testing.assert_allclose(got.astype(np.float32).sum(-1), 1.0, atol=5e-3)
+    assert all(t.calls == 2 for t, _, _ in teachers)  # two pieces, each teacher once per piece
+
+
+def test_missing_teacher_files_stop_before_training(tmp_path):
+    """A folder that is not a training run's --out is named at once (before TensorFlow loads)."""
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "train_acoustic.py"), "--lang", "en",
+                        "--out", str(tmp_path / "o"), "--teacher", str(tmp_path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "no en_float.keras" in r.stderr
+    assert not (tmp_path / "o").exists()
