@@ -12,6 +12,9 @@ Steps
      speech part; then rounds of (train frame-level cross-entropy, re-align by forced
      Viterbi with the network's scaled log-likelihoods; 2 states per phone so a phone lasts
      >= 2 frames, optional sil between words and at both ends).
+     With --teacher DIR (repeatable) one round instead, on the mean posterior of earlier
+     runs (their --out folders: LANG_float.keras and LANG_norm.npz, which every run saves):
+     distillation of an ensemble into one network of the same size.
   3. Network: global mean/variance normalisation (folded into the first conv at export),
      a plain conv then depthwise-separable 1-D convs over time (valid padding, BN folded
      by the converter, ReLU), softmax over the phone set.
