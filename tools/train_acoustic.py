@@ -554,15 +554,16 @@ def teacher_targets(teachers, X: np.ndarray, mean, std, batch: int = 128) -> np.
     each teacher sees them in its own normalisation). Ensembles of runs trained on different
     synthetic voices miss far fewer wake words than any one of them (docs/acoustic-models.md);
     their averaged posteriors are soft targets that carry that into one small network."""
+    piece = 2048  # whole copies of X per teacher do not fit in memory
+    mean, std = np.float32(mean), np.float32(std)
+    norms = [(m, np.float32(tm), np.float32(ts)) for m, tm, ts in teachers]
     out = None
-    for a in range(0, len(X), 2048):  # in pieces: whole copies of X per teacher do not fit in memory
-        raw = X[a:a + 2048] * std.astype(np.float32) + mean.astype(np.float32)
-        acc = 0.0
-        for m, tm, ts in teachers:
-            acc = acc + m.predict((raw - tm.astype(np.float32)) / ts.astype(np.float32), batch_size=batch, verbose=0)
+    for a in range(0, len(X), piece):
+        raw = X[a:a + piece] * std + mean
+        acc = sum(m.predict((raw - tm) / ts, batch_size=batch, verbose=0) for m, tm, ts in norms)
         if out is None:
             out = np.zeros((len(X),) + acc.shape[1:], np.float16)
-        out[a:a + 2048] = acc / len(teachers)
+        out[a:a + piece] = acc / len(teachers)
     return out
 
 
@@ -837,11 +838,10 @@ def main() -> None:
     teachers = load_teachers(args.teacher, P, args.lang) if args.teacher else []
     if teachers:
         log(f"distilling from the mean posterior of {len(teachers)} teachers: {args.teacher}")
-        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="categorical_crossentropy",
-                      weighted_metrics=["categorical_accuracy"])
-    else:
-        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
-                      weighted_metrics=["accuracy"])
+    # soft targets (the teachers' posteriors) or the alignment's phone indices
+    loss, metric = (("categorical_crossentropy", "categorical_accuracy") if teachers
+                    else ("sparse_categorical_crossentropy", "accuracy"))
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=loss, weighted_metrics=[metric])
     log(f"model: {model.count_params()} parameters, context {CONTEXT} frames, lookahead {LOOKAHEAD}")
     use_aug = not args.no_aug and all(len(augs[i]) for i in tr0)
     if args.no_aug:
