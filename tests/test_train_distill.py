@@ -63,3 +63,32 @@ def test_missing_teacher_files_stop_before_training(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "no en_float.keras" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_teacher_affines_map_this_runs_normalisation_to_each_teachers():
+    """--consistent feeds the teachers x * a + b of the student's (augmented) input: that must
+    be exactly the teacher's own normalisation of the raw features, and a SpecAugment mask
+    (0 in the student's normalisation) must reach each teacher as the mean, not as its 0."""
+    rng = np.random.default_rng(1)
+    raw = rng.normal(5.0, 2.0, (50, 4, 3))
+    mean_s, std_s = raw.mean((0, 1)), raw.std((0, 1))
+    x = (raw - mean_s) / std_s
+    teachers = [("m0", rng.normal(0, 3, 3), rng.uniform(0.5, 2.0, 3)),
+                ("m1", rng.normal(0, 3, 3), rng.uniform(0.5, 2.0, 3))]
+    got = train_acoustic.teacher_affines(teachers, mean_s, std_s)
+    assert [m for m, _, _ in got] == ["m0", "m1"]
+    for (_, tm, ts), (_, a, b) in zip(teachers, got):
+        assert a.dtype == np.float32 and b.dtype == np.float32
+        np.testing.assert_allclose(x * a + b, (raw - tm) / ts, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(0 * a + b, (mean_s - tm) / ts, rtol=1e-6)
+
+
+def test_consistent_without_teacher_and_bad_init_stop_at_once(tmp_path):
+    tool = str(ROOT / "tools" / "train_acoustic.py")
+    r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--consistent"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--consistent needs at least one --teacher" in r.stderr
+    r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--init", str(tmp_path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--init" in r.stderr and "no en_float.keras" in r.stderr
+    assert not (tmp_path / "o").exists()

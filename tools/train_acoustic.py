@@ -14,7 +14,9 @@ Steps
      >= 2 frames, optional sil between words and at both ends).
      With --teacher DIR (repeatable) one round instead, on the mean posterior of earlier
      runs (their --out folders: LANG_float.keras and LANG_norm.npz, which every run saves):
-     distillation of an ensemble into one network of the same size.
+     distillation of an ensemble into one network of the same size. --consistent has the
+     teachers score each augmented batch the student sees (instead of fixed targets from
+     the clean input); --init DIR starts from an earlier run's weights and normalisation.
   3. Network: global mean/variance normalisation (folded into the first conv at export),
      a plain conv then depthwise-separable 1-D convs over time (valid padding, BN folded
      by the converter, ReLU), softmax over the phone set.
@@ -567,6 +569,78 @@ def teacher_targets(teachers, X: np.ndarray, mean, std, batch: int = 128) -> np.
     return out
 
 
+def teacher_affines(teachers, mean, std) -> list[tuple]:
+    """(model, a, b) per teacher such that x * a + b is the teacher's normalisation of
+    features x normalised with this run's mean/std. An affine map keeps a SpecAugment
+    mask (0 = this run's mean) meaning the same thing to every teacher: the mean."""
+    mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+    return [(m, (std / ts).astype(np.float32), ((mean - tm) / ts).astype(np.float32))
+            for m, tm, ts in teachers]
+
+
+def make_distiller(student, augment: list, teachers, mean, std):
+    """A Keras model whose fit() trains `student` on the teachers' mean posterior of the
+    *same* augmented batch the student sees ("consistent" distillation, Beyer et al., 2022,
+    "Knowledge distillation: a good teacher is patient and consistent"). Fixed targets from
+    the clean input (teacher_targets) ask the student to see through SpecAugment's masks
+    and VTLP's warps, which the teachers themselves cannot; here each batch is augmented
+    once and the teachers score that. Costs one teacher forward pass per batch and epoch.
+    Data: (x, w) with w the per-frame weight (0 on padding)."""
+    import keras
+    import tensorflow as tf
+
+    aff = teacher_affines(teachers, mean, std)
+    for m, _, _ in aff:
+        m.trainable = False
+
+    class Distiller(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.student = student
+            self.augment = augment
+            self.teachers = [m for m, _, _ in aff]
+            self.affines = [(tf.constant(a), tf.constant(b)) for _, a, b in aff]
+            self.loss_mean = keras.metrics.Mean(name="loss")
+            self.agreement = keras.metrics.Mean(name="agreement")
+
+        def call(self, x, training=False):
+            return self.student(x, training=training)
+
+        def _targets(self, x):
+            return tf.add_n([m(x * a + b, training=False)
+                             for m, (a, b) in zip(self.teachers, self.affines)]) / len(self.teachers)
+
+        def _update(self, t, p, w):
+            n = tf.maximum(tf.reduce_sum(w), 1.0)
+            loss = tf.reduce_sum(-tf.reduce_sum(t * tf.math.log(p + 1e-7), -1) * w) / n
+            same = tf.cast(tf.equal(tf.argmax(t, -1), tf.argmax(p, -1)), w.dtype)
+            self.loss_mean.update_state(loss)
+            self.agreement.update_state(tf.reduce_sum(same * w) / n)
+            return loss
+
+        def train_step(self, data):
+            x, w = data
+            for layer in self.augment:
+                x = layer(x, training=True)
+            t = tf.stop_gradient(self._targets(x))
+            with tf.GradientTape() as tape:
+                loss = self._update(t, self.student(x, training=True), w)
+            vs = self.student.trainable_variables
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, vs), vs))
+            return {m.name: m.result() for m in self.metrics}
+
+        def test_step(self, data):
+            x, w = data
+            self._update(self._targets(x), self.student(x, training=False), w)
+            return {m.name: m.result() for m in self.metrics}
+
+        @property
+        def metrics(self):
+            return [self.loss_mean, self.agreement]
+
+    return Distiller()
+
+
 def predict_utts(model, feats_list, idxs, batch=64):
     X, _, _, where = make_segments(feats_list, None, idxs)
     P = model.predict(X, batch_size=batch, verbose=0)
@@ -761,12 +835,20 @@ def main() -> None:
                     help="distil from this earlier training run (its --out folder: LANG_float.keras and "
                          "LANG_norm.npz); repeat for an ensemble: the targets are the teachers' mean "
                          "posteriors instead of the alignments' labels, trained for --epochs in one round")
+    ap.add_argument("--consistent", action="store_true",
+                    help="with --teacher: the teachers score the same augmented (SpecAugment/VTLP) batch as "
+                         "the student, every batch, instead of fixed targets from the clean input")
+    ap.add_argument("--init", metavar="DIR",
+                    help="start from this earlier run's weights (LANG_float.keras) and feature "
+                         "normalisation (LANG_norm.npz) instead of random weights")
     args = ap.parse_args()
+    if args.consistent and not args.teacher:
+        sys.exit("train_acoustic: --consistent needs at least one --teacher DIR")
+    for opt, d in [("--teacher", d) for d in args.teacher or []] + ([("--init", args.init)] if args.init else []):
+        for f in (f"{args.lang}_float.keras", f"{args.lang}_norm.npz"):
+            if not os.path.exists(os.path.join(d, f)):
+                sys.exit(f"train_acoustic: {opt} {d}: no {f} (an --out folder of train_acoustic.py)")
     if args.teacher:
-        for d in args.teacher:
-            for f in (f"{args.lang}_float.keras", f"{args.lang}_norm.npz"):
-                if not os.path.exists(os.path.join(d, f)):
-                    sys.exit(f"train_acoustic: --teacher {d}: no {f} (an --out folder of train_acoustic.py)")
         args.rounds = 1
     os.makedirs(args.out, exist_ok=True)
     t_start = time.time()
@@ -792,6 +874,9 @@ def main() -> None:
     mean = all_tr.mean(0).astype(np.float64)
     std = (all_tr.std(0) + 1e-3).astype(np.float64)
     del all_tr
+    if args.init:  # the weights only make sense in the normalisation they were trained with
+        z = np.load(os.path.join(args.init, f"{args.lang}_norm.npz"))
+        mean, std = z["mean"].astype(np.float64), z["std"].astype(np.float64)
     np.savez(os.path.join(args.out, f"{args.lang}_norm.npz"), mean=mean, std=std)  # for --teacher
     feats = [((f - mean) / std).astype(np.float32) for f in feats_raw]
     augs = [((a - mean) / std).astype(np.float32) if len(a) else a for a in aug_raw]
@@ -830,7 +915,13 @@ def main() -> None:
         tr = [u for u in tr if u in have]
         log(f"training on the {len(tr)} utterances (incl. speed copies) that have one")
     flat = dict(ali)
-    model = build_model(P, None, specaug=args.specaug, freq_warp=args.freq_warp)
+    # --consistent: the augmentation runs outside the network (make_distiller), once per batch
+    inner_aug = not args.consistent
+    model = build_model(P, None, specaug=args.specaug and inner_aug,
+                        freq_warp=args.freq_warp if inner_aug else 0.0)
+    if args.init:
+        model.load_weights(os.path.join(args.init, f"{args.lang}_float.keras"))
+        log(f"initial weights and normalisation from {args.init}")
     if args.freq_warp > 0:
         log(f"frequency warping (VTLP): factor uniform in {1 - args.freq_warp:.2f}..{1 + args.freq_warp:.2f} per segment")
     if args.specaug:
@@ -839,9 +930,18 @@ def main() -> None:
     if teachers:
         log(f"distilling from the mean posterior of {len(teachers)} teachers: {args.teacher}")
     # soft targets (the teachers' posteriors) or the alignment's phone indices
-    loss, metric = (("categorical_crossentropy", "categorical_accuracy") if teachers
-                    else ("sparse_categorical_crossentropy", "accuracy"))
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=loss, weighted_metrics=[metric])
+    base_lr = 1e-3 if args.init else 2e-3
+    if args.consistent:
+        augment = ([freq_warp_layer(args.freq_warp)] if args.freq_warp > 0 else []) + \
+                  ([spec_augment_layer()] if args.specaug else [])
+        trainer = make_distiller(model, augment, teachers, mean, std)
+        trainer.compile(optimizer=keras.optimizers.Adam(base_lr))
+        log("consistent distillation: the teachers score each augmented batch the student sees")
+    else:
+        loss, metric = (("categorical_crossentropy", "categorical_accuracy") if teachers
+                        else ("sparse_categorical_crossentropy", "accuracy"))
+        model.compile(optimizer=keras.optimizers.Adam(base_lr), loss=loss, weighted_metrics=[metric])
+        trainer = model
     log(f"model: {model.count_params()} parameters, context {CONTEXT} frames, lookahead {LOOKAHEAD}")
     use_aug = not args.no_aug and all(len(augs[i]) for i in tr0)
     if args.no_aug:
@@ -859,26 +959,27 @@ def main() -> None:
             Xa, Ya, Wa, _ = make_segments(augs, ali, tr0)  # same lengths -> same alignment
             X, Y, W = np.concatenate([X, Xa]), np.concatenate([Y, Ya]), np.concatenate([W, Wa])
         Xd, Yd, Wd, _ = make_segments(feats, ali, dv)
-        if teachers:
+        if teachers and not args.consistent:
             t0 = time.time()
             Y = teacher_targets(teachers, X, mean, std)
             Yd = teacher_targets(teachers, Xd, mean, std)
             log(f"round {rnd}: teacher posteriors for {len(X)} + {len(Xd)} segments in {time.time() - t0:.0f} s")
         log(f"round {rnd}: {len(X)} training segments of {SEG} frames")
-        ds = tf.data.Dataset.from_tensor_slices((X, Y, W)).shuffle(len(X), seed=args.seed + rnd) \
+        data_tr, data_dv = ((X, W), (Xd, Wd)) if args.consistent else ((X, Y, W), (Xd, Yd, Wd))
+        ds = tf.data.Dataset.from_tensor_slices(data_tr).shuffle(len(X), seed=args.seed + rnd) \
             .batch(args.batch).prefetch(2)
-        dds = tf.data.Dataset.from_tensor_slices((Xd, Yd, Wd)).batch(64)
-        lr = 2e-3 if rnd < args.rounds - 1 else 1e-3
-        model.optimizer.learning_rate.assign(lr)
+        dds = tf.data.Dataset.from_tensor_slices(data_dv).batch(64)
+        lr = base_lr if rnd < args.rounds - 1 else base_lr / 2
+        trainer.optimizer.learning_rate.assign(lr)
         cb = []
         if teachers:  # one long round: constant, then halving over the last epochs
             tail = min(6, args.epochs - 1)
             cb = [keras.callbacks.LearningRateScheduler(
-                lambda e, _lr: 2e-3 if e < args.epochs - tail else 1e-3 * 0.5 ** (e - (args.epochs - tail)))]
+                lambda e, _lr: base_lr if e < args.epochs - tail else base_lr / 2 * 0.5 ** (e - (args.epochs - tail)))]
         elif rnd == args.rounds - 1:
             cb = [keras.callbacks.LearningRateScheduler(
                 lambda e, _lr: lr * (0.5 ** e) if e else lr)]
-        h = model.fit(ds, epochs=args.epochs, validation_data=dds, verbose=2, callbacks=cb)
+        h = trainer.fit(ds, epochs=args.epochs, validation_data=dds, verbose=2, callbacks=cb)
         history.append({k: [float(v) for v in vs] for k, vs in h.history.items()})
         del ds, X, Y, W
         # re-align train and dev with the network
@@ -931,9 +1032,12 @@ def main() -> None:
                      "initial_alignment": ("PocketSphinx en-us forced alignment (tools/align_pocketsphinx.py)"
                                            if args.init_align else "flat start"),
                      "method": (f"distillation: {args.epochs} epochs of cross-entropy against the mean "
-                                f"posterior of {len(teachers)} earlier runs (teachers)" if teachers else
+                                f"posterior of {len(teachers)} earlier runs (teachers)"
+                                + (", computed on the same augmented batch the student sees" if args.consistent
+                                   else "") if teachers else
                                 f"Viterbi training, {args.rounds} rounds x {args.epochs} epochs, "
                                 "frame-level cross-entropy, 2-state left-to-right phones, optional sil"),
+                     "initial_weights": "an earlier run (--init)" if args.init else "random",
                      "seed": args.seed, "wall_time_s": round(train_time), "history": history},
         "dev": {"speakers": stats["dev"], "float": ev_float, "int8": ev_int8,
                 "note": "frame accuracy vs forced alignment by the final float model; PER = greedy "
