@@ -88,6 +88,9 @@ def test_consistent_without_teacher_and_bad_init_stop_at_once(tmp_path):
     r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--consistent"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--consistent needs at least one --teacher" in r.stderr
+    r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--mixup", "0.4"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--mixup needs --consistent" in r.stderr
     r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--init", str(tmp_path)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--init" in r.stderr and "no en_float.keras" in r.stderr

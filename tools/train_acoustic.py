@@ -16,7 +16,8 @@ Steps
      runs (their --out folders: LANG_float.keras and LANG_norm.npz, which every run saves):
      distillation of an ensemble into one network of the same size. --consistent has the
      teachers score each augmented batch the student sees (instead of fixed targets from
-     the clean input); --init DIR starts from an earlier run's weights and normalisation.
+     the clean input; --mixup A also mixes each batch with a shuffled copy of itself);
+     --init DIR starts from an earlier run's weights and normalisation.
   3. Network: global mean/variance normalisation (folded into the first conv at export),
      a plain conv then depthwise-separable 1-D convs over time (valid padding, BN folded
      by the converter, ReLU), softmax over the phone set.
@@ -578,13 +579,16 @@ def teacher_affines(teachers, mean, std) -> list[tuple]:
             for m, tm, ts in teachers]
 
 
-def make_distiller(student, augment: list, teachers, mean, std):
+def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0.0):
     """A Keras model whose fit() trains `student` on the teachers' mean posterior of the
     *same* augmented batch the student sees ("consistent" distillation, Beyer et al., 2022,
     "Knowledge distillation: a good teacher is patient and consistent"). Fixed targets from
     the clean input (teacher_targets) ask the student to see through SpecAugment's masks
     and VTLP's warps, which the teachers themselves cannot; here each batch is augmented
     once and the teachers score that. Costs one teacher forward pass per batch and epoch.
+    With mixup > 0 each batch is also mixed with a shuffled copy of itself, x * l + x' * (1 - l),
+    l ~ Beta(mixup, mixup) per segment: inputs no recording has, on which only the teachers'
+    answers (not any label) can say what the student should output ("function matching").
     Data: (x, w) with w the per-frame weight (0 on padding)."""
     import keras
     import tensorflow as tf
@@ -620,6 +624,14 @@ def make_distiller(student, augment: list, teachers, mean, std):
 
         def train_step(self, data):
             x, w = data
+            if mixup > 0:
+                b = tf.shape(x)[0]
+                g1 = tf.random.gamma((b, 1, 1), mixup)
+                g2 = tf.random.gamma((b, 1, 1), mixup)
+                lam = g1 / (g1 + g2)
+                perm = tf.random.shuffle(tf.range(b))
+                x = x * lam + tf.gather(x, perm) * (1.0 - lam)
+                w = w * tf.gather(w, perm)  # frames that are real speech in both
             for layer in self.augment:
                 x = layer(x, training=True)
             t = tf.stop_gradient(self._targets(x))
@@ -838,12 +850,17 @@ def main() -> None:
     ap.add_argument("--consistent", action="store_true",
                     help="with --teacher: the teachers score the same augmented (SpecAugment/VTLP) batch as "
                          "the student, every batch, instead of fixed targets from the clean input")
+    ap.add_argument("--mixup", type=float, default=0.0, metavar="A",
+                    help="with --consistent: mix each batch with a shuffled copy of itself, weight "
+                         "~ Beta(A, A) per segment (0 = off)")
     ap.add_argument("--init", metavar="DIR",
                     help="start from this earlier run's weights (LANG_float.keras) and feature "
                          "normalisation (LANG_norm.npz) instead of random weights")
     args = ap.parse_args()
     if args.consistent and not args.teacher:
         sys.exit("train_acoustic: --consistent needs at least one --teacher DIR")
+    if args.mixup and not args.consistent:
+        sys.exit("train_acoustic: --mixup needs --consistent (mixed inputs have no labels, only teachers' answers)")
     for opt, d in [("--teacher", d) for d in args.teacher or []] + ([("--init", args.init)] if args.init else []):
         for f in (f"{args.lang}_float.keras", f"{args.lang}_norm.npz"):
             if not os.path.exists(os.path.join(d, f)):
@@ -934,7 +951,7 @@ def main() -> None:
     if args.consistent:
         augment = ([freq_warp_layer(args.freq_warp)] if args.freq_warp > 0 else []) + \
                   ([spec_augment_layer()] if args.specaug else [])
-        trainer = make_distiller(model, augment, teachers, mean, std)
+        trainer = make_distiller(model, augment, teachers, mean, std, mixup=args.mixup)
         trainer.compile(optimizer=keras.optimizers.Adam(base_lr))
         log("consistent distillation: the teachers score each augmented batch the student sees")
     else:
@@ -1034,7 +1051,9 @@ def main() -> None:
                      "method": (f"distillation: {args.epochs} epochs of cross-entropy against the mean "
                                 f"posterior of {len(teachers)} earlier runs (teachers)"
                                 + (", computed on the same augmented batch the student sees" if args.consistent
-                                   else "") if teachers else
+                                   else "")
+                                + (f", batches mixed with shuffled copies (Beta({args.mixup:g}, {args.mixup:g}))"
+                                   if args.mixup else "") if teachers else
                                 f"Viterbi training, {args.rounds} rounds x {args.epochs} epochs, "
                                 "frame-level cross-entropy, 2-state left-to-right phones, optional sil"),
                      "initial_weights": "an earlier run (--init)" if args.init else "random",
