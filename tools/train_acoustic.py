@@ -1056,7 +1056,9 @@ def main() -> None:
                                    if args.mixup else "") if teachers else
                                 f"Viterbi training, {args.rounds} rounds x {args.epochs} epochs, "
                                 "frame-level cross-entropy, 2-state left-to-right phones, optional sil"),
-                     "initial_weights": "an earlier run (--init)" if args.init else "random",
+                     "initial_weights": f"earlier run {os.path.basename(os.path.normpath(args.init))} (--init)"
+                     if args.init else "random",
+                     "teachers": [os.path.basename(os.path.normpath(d)) for d in args.teacher or []],
                      "seed": args.seed, "wall_time_s": round(train_time), "history": history},
         "dev": {"speakers": stats["dev"], "float": ev_float, "int8": ev_int8,
                 "note": "frame accuracy vs forced alignment by the final float model; PER = greedy "
