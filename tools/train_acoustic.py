@@ -552,24 +552,6 @@ def load_teachers(dirs: list[str], n_phones: int, lang: str) -> list[tuple]:
     return out
 
 
-def teacher_targets(teachers, X: np.ndarray, mean, std, batch: int = 128) -> np.ndarray:
-    """Mean posterior of the teachers on segments X (normalised with this run's mean/std;
-    each teacher sees them in its own normalisation). Ensembles of runs trained on different
-    synthetic voices miss far fewer wake words than any one of them (docs/acoustic-models.md);
-    their averaged posteriors are soft targets that carry that into one small network."""
-    piece = 2048  # whole copies of X per teacher do not fit in memory
-    mean, std = np.float32(mean), np.float32(std)
-    norms = [(m, np.float32(tm), np.float32(ts)) for m, tm, ts in teachers]
-    out = None
-    for a in range(0, len(X), piece):
-        raw = X[a:a + piece] * std + mean
-        acc = sum(m.predict((raw - tm) / ts, batch_size=batch, verbose=0) for m, tm, ts in norms)
-        if out is None:
-            out = np.zeros((len(X),) + acc.shape[1:], np.float16)
-        out[a:a + piece] = acc / len(teachers)
-    return out
-
-
 def teacher_affines(teachers, mean, std) -> list[tuple]:
     """(model, a, b) per teacher such that x * a + b is the teacher's normalisation of
     features x normalised with this run's mean/std. An affine map keeps a SpecAugment
@@ -577,6 +559,23 @@ def teacher_affines(teachers, mean, std) -> list[tuple]:
     mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
     return [(m, (std / ts).astype(np.float32), ((mean - tm) / ts).astype(np.float32))
             for m, tm, ts in teachers]
+
+
+def teacher_targets(teachers, X: np.ndarray, mean, std, batch: int = 128) -> np.ndarray:
+    """Mean posterior of the teachers on segments X (normalised with this run's mean/std;
+    each teacher sees them in its own normalisation). Ensembles of runs trained on different
+    synthetic voices miss far fewer wake words than any one of them (docs/acoustic-models.md);
+    their averaged posteriors are soft targets that carry that into one small network."""
+    piece = 2048  # whole copies of X per teacher do not fit in memory
+    aff = teacher_affines(teachers, mean, std)
+    out = None
+    for i in range(0, len(X), piece):
+        x = X[i:i + piece]
+        acc = sum(m.predict(x * a + b, batch_size=batch, verbose=0) for m, a, b in aff)
+        if out is None:
+            out = np.zeros((len(X),) + acc.shape[1:], np.float16)
+        out[i:i + piece] = acc / len(aff)
+    return out
 
 
 def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0.0):
