@@ -91,6 +91,20 @@ def test_consistent_without_teacher_and_bad_init_stop_at_once(tmp_path):
     r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--mixup", "0.4"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--mixup needs --consistent" in r.stderr
+    for opt in (["--temperature", "3"], ["--emission-weight", "1"]):
+        r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o")] + opt,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "need --consistent" in r.stderr, opt
+    r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--consistent",
+                        "--teacher", str(tmp_path), "--temperature", "0"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--temperature must be > 0" in r.stderr
+    r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--label-weight", "0.3"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--label-weight needs --consistent" in r.stderr
+    for bad in (["--label-weight", "1.5"], ["--label-weight", "0.3", "--mixup", "0.4"]):
+        r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--consistent",
+                            "--teacher", str(tmp_path)] + bad, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "--label-weight must be in 0..1" in r.stderr, bad
     r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--init", str(tmp_path)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--init" in r.stderr and "no en_float.keras" in r.stderr

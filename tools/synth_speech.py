@@ -299,6 +299,9 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=2000, help="number of clips")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--texts", metavar="FILE",
+                    help="speak these texts (one per line, e.g. from tools/coverage_texts.py) instead of "
+                         "the training speakers' transcripts")
     ap.add_argument("--engine", choices=["espeak", "flite", "mbrola", "hts"], default="espeak",
                     help="espeak-ng formant voices (default), flite/festival voices (English), "
                          "MBROLA diphone voices (English us1-3/en1, Korean hn1) or RHVoice/Pico "
@@ -321,7 +324,13 @@ def main() -> None:
         want = MBROLA_EN_ACCENTED if args.mbrola_voices == "accented" else tuple(args.mbrola_voices.split(","))
     mvoices = mbrola_voices(args.lang, want) if args.engine == "mbrola" else []
     rng = np.random.default_rng(args.seed)
-    texts = training_texts(args.data, args.lang)
+    if args.texts:
+        with open(args.texts, encoding="utf-8") as f:
+            texts = [t.strip() for t in f if t.strip()]
+        if not texts:
+            sys.exit(f"synth_speech: {args.texts}: no texts")
+    else:
+        texts = training_texts(args.data, args.lang)
     os.makedirs(args.out, exist_ok=True)
     rows = []
     t0 = time.time()

@@ -42,6 +42,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
+from kws.model_file import DEFAULT_EMISSION_FLOOR as EMISSION_FLOOR  # noqa: E402  (the decoder's floor)
 
 CHUNK = 32
 SEG = 300  # output frames per training segment
@@ -578,7 +579,9 @@ def teacher_targets(teachers, X: np.ndarray, mean, std, batch: int = 128) -> np.
     return out
 
 
-def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0.0):
+def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0.0,
+                   temperature: float = 1.0, emission_weight: float = 0.0,
+                   emission_floor: float = EMISSION_FLOOR, label_weight: float = 0.0):
     """A Keras model whose fit() trains `student` on the teachers' mean posterior of the
     *same* augmented batch the student sees ("consistent" distillation, Beyer et al., 2022,
     "Knowledge distillation: a good teacher is patient and consistent"). Fixed targets from
@@ -588,7 +591,15 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
     With mixup > 0 each batch is also mixed with a shuffled copy of itself, x * l + x' * (1 - l),
     l ~ Beta(mixup, mixup) per segment: inputs no recording has, on which only the teachers'
     answers (not any label) can say what the student should output ("function matching").
-    Data: (x, w) with w the per-frame weight (0 on padding)."""
+    temperature T > 1 softens both distributions before the cross-entropy (scaled by T^2,
+    Hinton et al., 2015), so the student also matches how *unlikely* the teachers find the
+    other phones; emission_weight W adds W * the mean squared difference of the decoder's
+    emissions, max(log p_q - max_r log p_r, floor) for every phone q: the quantity the
+    keyword decoder actually consumes (docs/decoder.md), down to its floor and no further.
+    label_weight A mixes in the alignment's labels: (1 - A) * the teachers' loss + A * the
+    cross-entropy against the aligned phone (Hinton's soft + hard targets): the only way a
+    phone the teachers get wrong (data none of them was trained on) can be learnt.
+    Data: (x, w), or (x, y, w) with label_weight > 0; w the per-frame weight (0 on padding)."""
     import keras
     import tensorflow as tf
 
@@ -613,16 +624,30 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
             return tf.add_n([m(x * a + b, training=False)
                              for m, (a, b) in zip(self.teachers, self.affines)]) / len(self.teachers)
 
-        def _update(self, t, p, w):
+        def _update(self, t, p, w, y=None):
             n = tf.maximum(tf.reduce_sum(w), 1.0)
-            loss = tf.reduce_sum(-tf.reduce_sum(t * tf.math.log(p + 1e-7), -1) * w) / n
+            lp, lt = tf.math.log(p + 1e-7), tf.math.log(t + 1e-7)
+            if temperature != 1.0:
+                ts = tf.nn.softmax(lt / temperature, -1)
+                per_frame = -tf.reduce_sum(ts * tf.nn.log_softmax(lp / temperature, -1), -1) \
+                    * (temperature ** 2)
+            else:
+                per_frame = -tf.reduce_sum(t * lp, -1)
+            if emission_weight > 0:
+                es = tf.maximum(lp - tf.reduce_max(lp, -1, keepdims=True), emission_floor)
+                et = tf.maximum(lt - tf.reduce_max(lt, -1, keepdims=True), emission_floor)
+                per_frame += emission_weight * tf.reduce_mean(tf.square(es - et), -1)
+            if y is not None and label_weight > 0:
+                hard = -tf.reduce_sum(tf.one_hot(y, tf.shape(p)[-1]) * lp, -1)
+                per_frame = (1.0 - label_weight) * per_frame + label_weight * hard
+            loss = tf.reduce_sum(per_frame * w) / n
             same = tf.cast(tf.equal(tf.argmax(t, -1), tf.argmax(p, -1)), w.dtype)
             self.loss_mean.update_state(loss)
             self.agreement.update_state(tf.reduce_sum(same * w) / n)
             return loss
 
         def train_step(self, data):
-            x, w = data
+            x, y, w = data if label_weight > 0 else (data[0], None, data[1])
             if mixup > 0:
                 b = tf.shape(x)[0]
                 g1 = tf.random.gamma((b, 1, 1), mixup)
@@ -635,14 +660,14 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
                 x = layer(x, training=True)
             t = tf.stop_gradient(self._targets(x))
             with tf.GradientTape() as tape:
-                loss = self._update(t, self.student(x, training=True), w)
+                loss = self._update(t, self.student(x, training=True), w, y)
             vs = self.student.trainable_variables
             self.optimizer.apply_gradients(zip(tape.gradient(loss, vs), vs))
             return {m.name: m.result() for m in self.metrics}
 
         def test_step(self, data):
-            x, w = data
-            self._update(self._targets(x), self.student(x, training=False), w)
+            x, y, w = data if label_weight > 0 else (data[0], None, data[1])
+            self._update(self._targets(x), self.student(x, training=False), w, y)
             return {m.name: m.result() for m in self.metrics}
 
         @property
@@ -852,12 +877,29 @@ def main() -> None:
     ap.add_argument("--mixup", type=float, default=0.0, metavar="A",
                     help="with --consistent: mix each batch with a shuffled copy of itself, weight "
                          "~ Beta(A, A) per segment (0 = off)")
+    ap.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                    help="with --consistent: cross-entropy between the teachers' and the student's "
+                         "posteriors softened by T (scaled by T^2); 1 = plain")
+    ap.add_argument("--emission-weight", type=float, default=0.0, metavar="W",
+                    help="with --consistent: add W x the mean squared difference of the decoder's "
+                         "emissions max(log p - max log p, -6) between teachers and student (0 = off)")
+    ap.add_argument("--label-weight", type=float, default=0.0, metavar="A",
+                    help="with --consistent: (1 - A) x the teachers' loss + A x cross-entropy against the "
+                         "alignments' labels, so that phones the teachers get wrong can be learnt (0 = off)")
     ap.add_argument("--init", metavar="DIR",
                     help="start from this earlier run's weights (LANG_float.keras) and feature "
                          "normalisation (LANG_norm.npz) instead of random weights")
     args = ap.parse_args()
     if args.consistent and not args.teacher:
         sys.exit("train_acoustic: --consistent needs at least one --teacher DIR")
+    if (args.temperature != 1.0 or args.emission_weight) and not args.consistent:
+        sys.exit("train_acoustic: --temperature and --emission-weight need --consistent")
+    if args.label_weight and not args.consistent:
+        sys.exit("train_acoustic: --label-weight needs --consistent (without it, --teacher's targets replace the labels)")
+    if not 0 <= args.label_weight <= 1 or (args.label_weight and args.mixup):
+        sys.exit("train_acoustic: --label-weight must be in 0..1 and cannot go with --mixup (mixed inputs have no label)")
+    if args.temperature <= 0 or args.emission_weight < 0:
+        sys.exit("train_acoustic: --temperature must be > 0 and --emission-weight >= 0")
     if args.mixup and not args.consistent:
         sys.exit("train_acoustic: --mixup needs --consistent (mixed inputs have no labels, only teachers' answers)")
     for opt, d in [("--teacher", d) for d in args.teacher or []] + ([("--init", args.init)] if args.init else []):
@@ -950,7 +992,9 @@ def main() -> None:
     if args.consistent:
         augment = ([freq_warp_layer(args.freq_warp)] if args.freq_warp > 0 else []) + \
                   ([spec_augment_layer()] if args.specaug else [])
-        trainer = make_distiller(model, augment, teachers, mean, std, mixup=args.mixup)
+        trainer = make_distiller(model, augment, teachers, mean, std, mixup=args.mixup,
+                                 temperature=args.temperature, emission_weight=args.emission_weight,
+                                 label_weight=args.label_weight)
         trainer.compile(optimizer=keras.optimizers.Adam(base_lr))
         log("consistent distillation: the teachers score each augmented batch the student sees")
     else:
@@ -981,7 +1025,8 @@ def main() -> None:
             Yd = teacher_targets(teachers, Xd, mean, std)
             log(f"round {rnd}: teacher posteriors for {len(X)} + {len(Xd)} segments in {time.time() - t0:.0f} s")
         log(f"round {rnd}: {len(X)} training segments of {SEG} frames")
-        data_tr, data_dv = ((X, W), (Xd, Wd)) if args.consistent else ((X, Y, W), (Xd, Yd, Wd))
+        data_tr, data_dv = ((X, W), (Xd, Wd)) if args.consistent and not args.label_weight \
+            else ((X, Y, W), (Xd, Yd, Wd))
         ds = tf.data.Dataset.from_tensor_slices(data_tr).shuffle(len(X), seed=args.seed + rnd) \
             .batch(args.batch).prefetch(2)
         dds = tf.data.Dataset.from_tensor_slices(data_dv).batch(64)
@@ -1052,7 +1097,15 @@ def main() -> None:
                                 + (", computed on the same augmented batch the student sees" if args.consistent
                                    else "")
                                 + (f", batches mixed with shuffled copies (Beta({args.mixup:g}, {args.mixup:g}))"
-                                   if args.mixup else "") if teachers else
+                                   if args.mixup else "")
+                                + (f", posteriors softened by temperature {args.temperature:g}"
+                                   if args.temperature != 1.0 else "")
+                                + (f", plus {args.emission_weight:g} x the squared error of the decoder's "
+                                   "emissions (log-ratio to the best phone, floored at -6)"
+                                   if args.emission_weight else "")
+                                + (f"; loss = {1 - args.label_weight:g} x that + {args.label_weight:g} x "
+                                   "cross-entropy against the alignments' labels" if args.label_weight else "")
+                                if teachers else
                                 f"Viterbi training, {args.rounds} rounds x {args.epochs} epochs, "
                                 "frame-level cross-entropy, 2-state left-to-right phones, optional sil"),
                      "initial_weights": f"earlier run {os.path.basename(os.path.normpath(args.init))} (--init)"

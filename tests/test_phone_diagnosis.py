@@ -1,0 +1,56 @@
+"""tools/phone_diagnosis.py: the per-phone scores of a keyword's best path find the phone the
+network does not hear, and where each phone lies."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from phone_diagnosis import phone_scores  # noqa: E402
+
+
+def _logpost(best: list[int], n_phones: int = 10, margin: float = 4.0) -> np.ndarray:
+    """Posteriors whose best phone per frame is `best[t]`, every other phone `margin` nats lower."""
+    lp = np.full((len(best), n_phones), -margin, np.float32)
+    lp[np.arange(len(best)), best] = 0.0
+    return lp - np.log(np.exp(lp).sum(1, keepdims=True))
+
+
+def test_the_unheard_phone_and_the_segments():
+    # sil x10, phone 1 x10, phone 9 x10 (where the keyword wants 2), phone 3 x10, sil x20
+    best = [0] * 10 + [1] * 10 + [9] * 10 + [3] * 10 + [0] * 20
+    lp = _logpost(best, margin=10.0)  # other phones at the floor: no path shortens phone 2 by
+    lp[20:30, 2] = lp[20:30, 9] - 2.5  # stretching its neighbours; phone 2 heard 2.5 nats below the best
+    scores, frames = phone_scores(lp, [1, 2, 3], [3, 3, 3])
+    np.testing.assert_allclose(scores, [0.0, -2.5, 0.0], atol=1e-5)
+    # free start and end: each outer phone may stop at its minimum, inside its own stretch
+    assert frames[1] == list(range(20, 30))
+    assert frames[0][-1] == 19 and frames[0][0] >= 10 and frames[2][0] == 30 and frames[2][-1] < 40
+    # a phone never close to the best one sits at the floor
+    lp[20:30, 2] = lp[20:30, 9] - 20
+    scores, _ = phone_scores(lp, [1, 2, 3], [3, 3, 3])
+    assert scores[1] == -6.0
+
+
+def test_sum_prefers_short_mismatches_as_the_decoder_does():
+    # neighbours only 4 nats down: the best-sum path lets phone 1 eat into phone 2's frames
+    best = [0] * 10 + [1] * 10 + [9] * 10 + [3] * 10 + [0] * 20
+    lp = _logpost(best, margin=4.0)
+    lp[20:30, 2] = lp[20:30, 9] - 2.5
+    scores, frames = phone_scores(lp, [1, 2, 3], [3, 3, 3])
+    assert len(frames[1]) == 3 and scores[1] == -2.5 and min(scores[0], scores[2]) == -4.0
+
+
+def test_minimum_durations_hold():
+    best = [0] * 5 + [1] * 2 + [2] * 10 + [0] * 5  # phone 1 lasts 2 frames, its minimum is 4
+    scores, frames = phone_scores(_logpost(best), [1, 2], [4, 3])
+    assert len(frames[0]) >= 4 and scores[0] < 0 and scores[1] == 0.0
+
+
+def test_missing_manifest_is_one_line(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "phone_diagnosis.py"), "--lang", "en",
+                        "--positives", str(tmp_path), "jarvis"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "no manifest.csv" in r.stderr
