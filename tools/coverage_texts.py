@@ -51,13 +51,13 @@ def build_vocab(n_words: int, banned: set[str]) -> dict[str, list[str]]:
     """Frequent words with a CMUdict pronunciation (first variant, stress removed)."""
     from wordfreq import top_n_list
 
-    from kws.pronunciation import _cmu
+    from kws.pronunciation import _cmu, _english_variants
     cmu = _cmu()
     vocab = {}
     for w in top_n_list("en", n_words):
         if w in banned or not w.isalpha() or w not in cmu or (len(w) == 1 and w not in ("a", "i")):
             continue
-        vocab[w] = [re.sub(r"\d", "", p) for p in cmu[w][0]]
+        vocab[w] = list(_english_variants(w)[0])  # CMUdict's first entry, stress marks dropped
     return vocab
 
 
@@ -113,7 +113,7 @@ def main() -> None:
         sys.exit("coverage_texts: needs wordfreq (pip install '.[train]')")
     from synth_speech import training_texts
 
-    from kws.pronunciation import _cmu
+    from kws.pronunciation import _cmu, _english_variants
     banned = set()
     for s in EVAL_SETS:
         path = os.path.join(args.data, s, "manifest.csv")
@@ -128,7 +128,7 @@ def main() -> None:
     for t in training_texts(args.data, "en"):
         for w in _words(t):
             if w in cmu:
-                seen.update(word_units([re.sub(r"\d", "", p) for p in cmu[w][0]]))
+                seen.update(word_units(list(_english_variants(w)[0])))
     texts = coverage_texts(vocab, seen, args.n, (5, 8), args.seed)
     with open(args.out, "w", encoding="utf-8") as f:
         f.write("\n".join(texts) + "\n")
