@@ -105,6 +105,11 @@ def test_consistent_without_teacher_and_bad_init_stop_at_once(tmp_path):
         r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--consistent",
                             "--teacher", str(tmp_path)] + bad, capture_output=True, text=True, timeout=60)
         assert r.returncode != 0 and "--label-weight must be in 0..1" in r.stderr, bad
+    for bad in (["--swa", "4"], ["--swa", "1", "--teacher", str(tmp_path)],
+                ["--swa", "12", "--epochs", "10", "--teacher", str(tmp_path)]):
+        r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o")] + bad,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "--swa N needs --teacher and 2 <= N <= --epochs" in r.stderr, bad
     r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--init", str(tmp_path)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--init" in r.stderr and "no en_float.keras" in r.stderr

@@ -886,6 +886,9 @@ def main() -> None:
     ap.add_argument("--label-weight", type=float, default=0.0, metavar="A",
                     help="with --consistent: (1 - A) x the teachers' loss + A x cross-entropy against the "
                          "alignments' labels, so that phones the teachers get wrong can be learnt (0 = off)")
+    ap.add_argument("--swa", type=int, default=0, metavar="N",
+                    help="with --teacher: stochastic weight averaging, i.e. keep the learning rate at half its "
+                         "base and export the mean of the weights at the ends of the last N epochs (0 = off)")
     ap.add_argument("--init", metavar="DIR",
                     help="start from this earlier run's weights (LANG_float.keras) and feature "
                          "normalisation (LANG_norm.npz) instead of random weights")
@@ -900,6 +903,8 @@ def main() -> None:
         sys.exit("train_acoustic: --label-weight must be in 0..1 and cannot go with --mixup (mixed inputs have no label)")
     if args.temperature <= 0 or args.emission_weight < 0:
         sys.exit("train_acoustic: --temperature must be > 0 and --emission-weight >= 0")
+    if args.swa and (not args.teacher or not 2 <= args.swa <= args.epochs):
+        sys.exit("train_acoustic: --swa N needs --teacher and 2 <= N <= --epochs")
     if args.mixup and not args.consistent:
         sys.exit("train_acoustic: --mixup needs --consistent (mixed inputs have no labels, only teachers' answers)")
     for opt, d in [("--teacher", d) for d in args.teacher or []] + ([("--init", args.init)] if args.init else []):
@@ -1033,7 +1038,14 @@ def main() -> None:
         lr = base_lr if rnd < args.rounds - 1 else base_lr / 2
         trainer.optimizer.learning_rate.assign(lr)
         cb = []
-        if teachers:  # one long round: constant, then halving over the last epochs
+        snapshots: list[list[np.ndarray]] = []
+        if teachers and args.swa:  # constant rate; average the last N epochs' weights (Izmailov et al. 2018);
+            # batch-norm statistics are averaged with the rest, not re-estimated: the snapshots lie close together
+            first = args.epochs - args.swa
+            cb = [keras.callbacks.LearningRateScheduler(lambda e, _lr: base_lr / 2),
+                  keras.callbacks.LambdaCallback(on_epoch_end=lambda e, _logs: snapshots.append(
+                      [w.copy() for w in model.get_weights()]) if e >= first else None)]
+        elif teachers:  # one long round: constant, then halving over the last epochs
             tail = min(6, args.epochs - 1)
             cb = [keras.callbacks.LearningRateScheduler(
                 lambda e, _lr: base_lr if e < args.epochs - tail else base_lr / 2 * 0.5 ** (e - (args.epochs - tail)))]
@@ -1042,6 +1054,9 @@ def main() -> None:
                 lambda e, _lr: lr * (0.5 ** e) if e else lr)]
         h = trainer.fit(ds, epochs=args.epochs, validation_data=dds, verbose=2, callbacks=cb)
         history.append({k: [float(v) for v in vs] for k, vs in h.history.items()})
+        if snapshots:
+            model.set_weights([np.mean(ws, axis=0) for ws in zip(*snapshots)])
+            log(f"round {rnd}: weights averaged over the last {len(snapshots)} epochs (SWA)")
         del ds, X, Y, W
         # re-align train and dev with the network
         post = predict_utts(model, feats, tr + dv)
@@ -1103,6 +1118,7 @@ def main() -> None:
                                 + (f", plus {args.emission_weight:g} x the squared error of the decoder's "
                                    "emissions (log-ratio to the best phone, floored at -6)"
                                    if args.emission_weight else "")
+                                + (f"; weights averaged over the last {args.swa} epochs (SWA)" if args.swa else "")
                                 + (f"; loss = {1 - args.label_weight:g} x that + {args.label_weight:g} x "
                                    "cross-entropy against the alignments' labels" if args.label_weight else "")
                                 if teachers else
