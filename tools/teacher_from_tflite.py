@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def find(layer: str, ndim: int, dtype=np.int8) -> np.ndarray:
         """The per-channel quantised constant whose (converter-fused) name starts with `layer`."""
-        hits = [d for d in details if d["name"].startswith(f"functional_1_1/{layer}") and len(d["shape"]) == ndim
+        # the converter prefixes the Keras model's name (functional_1_1/, functional_4_1/, ...)
+        hits = [d for d in details if d["name"].partition("/")[2].startswith(layer) and len(d["shape"]) == ndim
                 and d["dtype"] == dtype and len(d["quantization_parameters"]["scales"]) > 1]
         if len(hits) != 1:
             raise SystemExit(f"teacher_from_tflite: {args.tflite}: no single constant for {layer} "
@@ -97,25 +98,20 @@ def main(argv: list[str] | None = None) -> int:
     np.savez(os.path.join(args.out, f"{args.lang}_norm.npz"),
              mean=np.zeros(T.N_MELS, np.float32), std=np.ones(T.N_MELS, np.float32))
 
-    # agreement with the int8 model on a few real clips (whole windows, as the runtime runs it)
-    import soundfile
+    # agreement with the int8 model on a few real clips, run the way the detector runs it
+    from kws.acoustic import AcousticModel
+    from kws.audio import load_audio
     from kws.features import log_mel
     sets = {"ko": "ko_emotiontts", "en": "en_speechocean"}
     clips = sorted(glob.glob(os.path.join(args.data, sets[args.lang], "*", "*.*")))[:20]
-    ind, outd = it.get_input_details()[0], it.get_output_details()[0]
-    isc, izp = ind["quantization"]
-    osc, ozp = outd["quantization"]
-    n_in = int(ind["shape"][1])
+    int8 = AcousticModel(args.tflite)
     agree = total = 0
     for path in clips:
-        pcm, _sr = soundfile.read(path, dtype="int16")
-        f = log_mel(pcm if pcm.ndim == 1 else pcm.mean(1).astype(np.int16))
-        for s in range(0, len(f) - n_in + 1, n_in):
-            x = f[s:s + n_in][None].astype(np.float32)
-            it.set_tensor(ind["index"], np.clip(np.round(x / isc + izp), -128, 127).astype(np.int8))
-            it.invoke()
-            p8 = it.get_tensor(outd["index"])[0].astype(np.float32)
-            pf = model.predict(x, verbose=0)[0]
+        f = log_mel(load_audio(path))
+        for s in range(0, len(f) - int8.window + 1, int8.window):
+            x = f[s:s + int8.window]
+            p8 = int8.run_window(x)
+            pf = model.predict(x[None].astype(np.float32), verbose=0)[0]
             agree += int((p8.argmax(-1) == pf.argmax(-1)).sum())
             total += len(pf)
     if not total:
