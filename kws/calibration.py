@@ -291,7 +291,8 @@ class Peak:
 
 
 def scan(model: KeywordModel, cache: NegativeCache, exclude_texts: list[str] | None = None,
-         at_model_thresholds: bool = False, best: np.ndarray | None = None) -> list[tuple[list[Peak], float]]:
+         at_model_thresholds: bool = False, best: np.ndarray | None = None,
+         reach: np.ndarray | None = None) -> list[tuple[list[Peak], float]]:
     """Decode every cached utterance with every keyword of ``model`` at the scan threshold
     (or, with ``at_model_thresholds``, at the model's own thresholds: real detections).
 
@@ -302,6 +303,13 @@ def scan(model: KeywordModel, cache: NegativeCache, exclude_texts: list[str] | N
     highest per-frame score (-inf where excluded): unlike the peaks, it cannot be hidden
     by the refractory period of an earlier, weaker candidate (a detection clears the
     keyword's paths, so it comes from a second decoder that never fires).
+
+    ``reach`` (a ``best`` filled by an earlier scan of the same model and cache) skips
+    the utterances where no keyword can fire, with the same result: until a keyword first
+    fires in an utterance its paths are those of the never-firing decoder, so a keyword
+    whose highest score there is below its threshold never fires there. Calibration
+    decodes at raised thresholds three or more times, and this leaves a few dozen
+    utterances to decode instead of all of them.
     """
     from .decoder import KeywordDecoder
 
@@ -317,7 +325,13 @@ def scan(model: KeywordModel, cache: NegativeCache, exclude_texts: list[str] | N
     skip = [[contains_keyword(u.text, names[k], lang) if u.text else False for k in range(n_kw)]
             for u in cache.utterances]
     frames_used = np.zeros(n_kw)
+    thr32 = np.asarray(thresholds, np.float32)
     for i, u in enumerate(cache.utterances):
+        for k in range(n_kw):
+            if not skip[i][k]:
+                frames_used[k] += u.frames
+        if reach is not None and tracer is None and not bool(np.any(reach[i] >= thr32)):
+            continue  # no keyword reaches its threshold here: nothing can fire
         dec.reset()
         for k in range(n_kw):
             dec.set_threshold(k, thresholds[k])
@@ -334,9 +348,6 @@ def scan(model: KeywordModel, cache: NegativeCache, exclude_texts: list[str] | N
         for d in dets:
             if not skip[i][d.keyword_index]:
                 peaks[d.keyword_index].append(Peak(d.score, i, d.start_frame, d.end_frame))
-        for k in range(n_kw):
-            if not skip[i][k]:
-                frames_used[k] += u.frames
     out = []
     for k in range(n_kw):
         p = sorted(peaks[k], key=lambda x: -x.score)
@@ -498,7 +509,7 @@ def calibrate(model: KeywordModel, cache: NegativeCache, budget: float,
         allowed = int(math.floor(budget * hours + 1e-9))
         k = max(TAIL_POINTS, 2 * (allowed + 1))
         base.append(peaks[k - 1].score if len(peaks) >= k else SCAN_THRESHOLD)
-    stage2 = scan(_with_thresholds(model, base), cache, at_model_thresholds=True)
+    stage2 = scan(_with_thresholds(model, base), cache, at_model_thresholds=True, reach=best)
     out = []
     # stage-2 scores and their tail fit per keyword, used again for the final rates
     stage2_scores = [np.array([p.score for p in peaks]) for peaks, _ in stage2]
@@ -514,7 +525,8 @@ def calibrate(model: KeywordModel, cache: NegativeCache, budget: float,
         c = choose_threshold(scores, hours, budget)
         out.append(KeywordCalibration(c, c.threshold, c.expected_fa_per_hour, hours, closest[k], 0, ref))
     for rnd in range(EXACT_ROUNDS + 1):
-        res = scan(_with_thresholds(model, [c.threshold for c in out]), cache, at_model_thresholds=True)
+        res = scan(_with_thresholds(model, [c.threshold for c in out]), cache, at_model_thresholds=True,
+                   reach=best)
         again = False
         for k, (peaks, hours) in enumerate(res):
             c = out[k]

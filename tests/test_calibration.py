@@ -211,6 +211,24 @@ def test_utterances_containing_the_keyword_are_not_negatives():
     assert order[0] == 3 and best[3, 0] > -1.0 and best[3, 0] > best[order[1], 0] + 1.0
 
 
+def test_skipping_unreachable_utterances_changes_nothing(cache):
+    """Calibration's later passes decode only utterances where some keyword reaches its
+    threshold (``reach``); the detections must be exactly those of decoding everything,
+    and the skip must actually leave utterances out (else it is not what makes it fast)."""
+    model = enroll(["computer", "seven", "window"], "en", threshold=-1.0, cache=cache,
+                   states_per_phone=2).model
+    best = np.full((len(cache.utterances), 3), -np.inf, np.float32)
+    cal.scan(model, cache, best=best)
+    for thr in ([-2.5, -2.0, -1.5], [-1.2, -3.0, -0.8]):
+        m = cal._with_thresholds(model, thr)
+        full = cal.scan(m, cache, at_model_thresholds=True)
+        fast = cal.scan(m, cache, at_model_thresholds=True, reach=best)
+        assert fast == full
+        assert sum(len(p) for p, _ in full) > 0  # something fired: the comparison means something
+        reachable = np.any(best >= np.asarray(thr, np.float32), axis=1)
+        assert 0 < reachable.sum() < len(cache.utterances)
+
+
 def test_explicit_threshold_overrides_calibration(cache):
     res = enroll(["computer"], "en", threshold=-2.0, cache=cache)
     kw = res.model.keywords[0]
