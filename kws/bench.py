@@ -59,19 +59,29 @@ class Clip:
     duration_s: float
     speaker: str = ""          # "" when unknown
     keyword: str | None = None  # positives: the model's keyword name
+    contains: tuple[str, ...] = ()  # negatives (match=contains): keywords its text contains,
+                                    # for which it is not a negative
 
 
 @dataclass
 class ClipSet:
     clips: list[Clip] = field(default_factory=list)
-    skipped: int = 0                       # positives whose text names no keyword; negatives
-                                           # (match=contains) whose text contains one
+    skipped: int = 0                       # positives whose text names no keyword
     unlabelled: int = 0                    # clips without a speaker label
     sources: list[str] = field(default_factory=list)
 
     @property
     def hours(self) -> float:
         return sum(c.duration_s for c in self.clips) / 3600.0
+
+    def hours_for(self, keyword: str) -> float:
+        """Negative hours for one keyword: the clips whose text does not contain it."""
+        return sum(c.duration_s for c in self.clips if keyword not in c.contains) / 3600.0
+
+    @property
+    def containing(self) -> int:
+        """Negatives (match=contains) whose text contains some keyword."""
+        return sum(1 for c in self.clips if c.contains)
 
     @property
     def speakers(self) -> int | str:
@@ -145,10 +155,12 @@ def load_set(paths: Iterable[str | os.PathLike], role: str, keyword_names: list[
     a keyword name (case and punctuation ignored; ``match`` says how, see
     :func:`text_names`), or, in a bare folder, the model's keyword when it has exactly one.
 
-    With ``match="contains"`` and ``keyword_names`` given for negatives, clips whose text
-    contains a keyword are dropped from the negatives (counted in ``skipped``): the same
-    manifest of running speech can then serve as both sets. A positive naming two
-    keywords appears once per keyword. Raises BenchError with one line on bad input.
+    With ``match="contains"`` and ``keyword_names`` given for negatives, a clip whose text
+    contains a keyword is a negative of the other keywords only (``Clip.contains``;
+    :meth:`ClipSet.hours_for`): the same manifest of running speech can then serve as
+    both sets, and a sentence with ``고객님`` in it still counts against ``비행기``. A positive
+    naming two keywords appears once per keyword. Raises BenchError with one line on bad
+    input.
     """
     if match not in MATCH_MODES:
         raise BenchError(f"match must be one of {', '.join(MATCH_MODES)} (got {match!r})")
@@ -175,10 +187,8 @@ def load_set(paths: Iterable[str | os.PathLike], role: str, keyword_names: list[
                     # a clip naming two keywords is a positive of each (decoded once per keyword)
                     out.clips += [Clip(r["path"], r["duration_s"], r["speaker"], k) for k in kws]
                     continue
-                if names and match == "contains" and text_names(r["text"], names, match):
-                    out.skipped += 1
-                    continue
-                out.clips.append(Clip(r["path"], r["duration_s"], r["speaker"], None))
+                inside = tuple(text_names(r["text"], names, match)) if names and match == "contains" else ()
+                out.clips.append(Clip(r["path"], r["duration_s"], r["speaker"], None, inside))
         else:
             files = _audio_files(p)
             if not files:
@@ -666,14 +676,16 @@ def score_clips(names: list[str], pos: list[Clip], pos_dets: list[list[Det]],
                 neg: list[Clip], neg_dets: list[list[Det]]) -> Scored:
     """Clip mode: a positive is detected at t if a detection of its keyword scores >= t
     (detections of other keywords in positives are not counted); every detection in a
-    negative is a false alarm of its keyword."""
+    negative is a false alarm of its keyword, unless the negative's text contains that
+    keyword (``Clip.contains``, match=contains)."""
     best = {n: [] for n in names}
     fas = {n: [] for n in names}
     for c, dets in zip(pos, pos_dets):
         best[c.keyword].append(max([s for k, s, _, _ in dets if k == c.keyword], default=-math.inf))
     for c, dets in zip(neg, neg_dets):
         for k, s, a, b in dets:
-            fas[k].append((c.path, a, b, s))
+            if k not in c.contains:
+                fas[k].append((c.path, a, b, s))
     return Scored(best, fas)
 
 
@@ -710,14 +722,17 @@ def score_mix(names: list[str], chunks: list[MixChunk], dets: list[list[Det]],
 
 
 def keyword_table(names: list[str], thresholds: list[float], grid: list[float], levels: list[Scored],
-                  stored: Scored, hours: float, fa_list: int = 50) -> list[dict]:
+                  stored: Scored, hours: float | dict[str, float], fa_list: int = 50) -> list[dict]:
     """Per keyword: positives, FRR at each budget (and the threshold it takes) from the
     multi-level sweep, FRR and FA/h at the stored threshold (from the decode at the stored
     thresholds: exact), the DET curve and the false alarms worth listening to (those of the
     grid level just below the lowest reported threshold that score at or above it, topped
-    up to ``fa_list`` with the best others of that level, then of the floor decode)."""
+    up to ``fa_list`` with the best others of that level, then of the floor decode).
+    ``hours``: the negative hours, one figure for all keywords or one per keyword."""
     rows = []
+    all_hours = hours
     for name, thr in zip(names, thresholds):
+        hours = all_hours[name] if isinstance(all_hours, dict) else all_hours
         best_l = [np.array(sc.best[name], float) for sc in levels]
         fa_l = [np.array([x[3] for x in sc.fas[name]], float) for sc in levels]
         row: dict = {"keyword": name, "positives": int(len(stored.best[name])), "negative_hours": round(hours, 4)}

@@ -212,14 +212,26 @@ def _run(args, tmp: Path) -> int:
                 raise B.BenchError(f"--mix-save {args.mix_save}: cannot create ({exc.strerror})") from None
             B._SAVE_DIR["dir"] = str(args.mix_save)
         noise = B.load_set(args.mix_background, "mix background") if args.mix_background else None
-        units = B.plan_mix(pos.clips, neg.clips, noise.clips if noise else [], args.mix_snr, args.mix_seed,
+        # a negative whose text contains a keyword stays out of the streams (it would need word
+        # times to tell its keyword from a false alarm); the positives are inserted anyway and
+        # count against every other keyword
+        mix_neg = [c for c in neg.clips if not c.contains]
+        units = B.plan_mix(pos.clips, mix_neg, noise.clips if noise else [], args.mix_snr, args.mix_seed,
                            args.mix_chunk_s)
-        hours = sum(c.duration_s for c in units) / 3600
+        stream_hours = sum(c.duration_s for c in units) / 3600
+        hours: dict[str, float] = {n: stream_hours for n in names}
         unit_names = [c.name for c in units]
     else:
-        units = pos.clips + neg.clips
-        hours = neg.hours
+        # each audio file decoded once, though a sentence may be a positive of one keyword
+        # and a negative of the others (--match contains)
+        units, unit_of = [], {}
+        for c in pos.clips + neg.clips:
+            if c.path not in unit_of:
+                unit_of[c.path] = len(units)
+                units.append(c)
+        hours = {n: neg.hours_for(n) for n in names}
         unit_names = [c.path for c in units]
+    min_hours = min(hours.values())
     speakers = neg.speakers_text()
 
     from .acoustic import DATA_DIR
@@ -235,9 +247,13 @@ def _run(args, tmp: Path) -> int:
     print(f"positives: {len(pos.clips)} clips ({', '.join(f'{n} {c}' for n, c in per_kw.items())})"
           + (f", {pos.skipped} rows skipped (text names no keyword of the model)" if pos.skipped else ""))
     print(f"negatives: {len(neg.clips)} clips, {neg.hours:.3f} h, speakers {speakers}"
-          + (f", {neg.skipped} clips dropped (text contains a keyword)" if neg.skipped else ""))
+          + (f"; {neg.containing} clips contain a keyword and are negatives of the other keywords only"
+             + ("" if mix else f" (hours per keyword: {_hours_text(hours)})")
+             if neg.containing else ""))
     if mix:
-        print(f"mixing: {len(units)} streams, {hours:.3f} h in all, seed {args.mix_seed}, "
+        if neg.containing:
+            print(f"mixing: the {neg.containing} negatives that contain a keyword stay out of the streams")
+        print(f"mixing: {len(units)} streams, {stream_hours:.3f} h in all, seed {args.mix_seed}, "
               + (f"noise {noise.hours:.2f} h ({len(noise.clips)} recordings) at {args.mix_snr:g} dB SNR"
                  if noise else "no noise (--mix-snr has no effect without --mix-background)"))
 
@@ -248,12 +264,14 @@ def _run(args, tmp: Path) -> int:
                                   "skipped_rows": pos.skipped},
                     "negatives": {"sources": neg.sources, "clips": len(neg.clips), "hours": round(neg.hours, 4),
                                   "speakers": neg.speakers, "clips_without_speaker": neg.unlabelled,
-                                  "dropped_containing_keyword": neg.skipped},
+                                  "containing_keyword": neg.containing,
+                                  "hours_per_keyword": {n: round(h, 4) for n, h in hours.items()}},
                     "match": args.match,
                     "mix": None, "jobs": args.jobs}
     if mix:
         report["mix"] = {"snr_db": args.mix_snr, "seed": args.mix_seed, "streams": len(units),
-                         "stream_hours": round(hours, 4), "chunk_s": args.mix_chunk_s,
+                         "stream_hours": round(stream_hours, 4), "chunk_s": args.mix_chunk_s,
+                         "negatives_left_out_containing_keyword": neg.containing,
                          "background": noise.sources if noise else None,
                          "layout": "positives and negatives shuffled together, 0.5-2 s gaps, each utterance at "
                                    "-20 dBFS active level, noise at that level minus the SNR; a detection "
@@ -265,8 +283,8 @@ def _run(args, tmp: Path) -> int:
         if mix:
             return B.score_mix(names, units, dets, [r["inserted"] for r in results],
                                [r.get("segments") for r in results])
-        n = len(pos.clips)
-        return B.score_clips(names, pos.clips, dets[:n], neg.clips, dets[n:])
+        return B.score_clips(names, pos.clips, [dets[unit_of[c.path]] for c in pos.clips],
+                             neg.clips, [dets[unit_of[c.path]] for c in neg.clips])
 
     def evaluate(label: str, worker, init, init_args, jobs: int) -> tuple[list, list[dict], dict]:
         nonlocal results
@@ -286,10 +304,10 @@ def _run(args, tmp: Path) -> int:
     if args.device:
         dev_init = _setup_device(args, args.model, model_bytes, grid, tmp)
     host_res, host_rows, host_thr = evaluate("host", B._host_one, B._init_host, (model_bytes, grid), args.jobs)
-    allowed = {b: int(math.floor(b * hours + 1e-9)) for b in B.BUDGETS}
+    allowed = {b: int(math.floor(b * min_hours + 1e-9)) for b in B.BUDGETS}
     report["false_alarms_allowed"] = {f"{b:g}_per_h": n for b, n in allowed.items()}
-    if hours < 2 / min(B.BUDGETS):
-        print(f"note: {hours:.3f} h of audio behind the false-alarm rates: " + ", ".join(f"{b:g} FA/h allows {n}" for b, n in allowed.items())
+    if min_hours < 2 / min(B.BUDGETS):
+        print(f"note: {min_hours:.3f} h of audio behind the false-alarm rates: " + ", ".join(f"{b:g} FA/h allows {n}" for b, n in allowed.items())
               + " false alarm(s) in all, so the FRR at those rates rests on the few best-scoring false alarms")
     _print_table(f"host ({'mixed streams' if mix else 'clips'}):", host_rows, speakers, args.list)
     print(f"  throughput: {host_thr['audio_hours']:.3f} h of audio in {host_thr['wall_s']:.0f} s with "
@@ -343,14 +361,21 @@ def _run(args, tmp: Path) -> int:
         curves += [(f"{r['keyword']} (device)", r, "--") for r in dev_rows]
     if args.plot:
         what = "mixed streams" if mix else "clips"
-        _plot(args.plot, curves, f"DET, {Path(args.model).name}, {hours:.2f} h negatives ({what}), "
-                                 f"{len(pos.clips)} positives", hours)
+        _plot(args.plot, curves, f"DET, {Path(args.model).name}, {min_hours:.2f} h negatives ({what}), "
+                                 f"{len(pos.clips)} positives", min_hours)
     if args.json:
         try:
             Path(args.json).write_text(json.dumps(_finite(report), ensure_ascii=False, indent=1, allow_nan=False))
         except OSError as exc:
             raise B.BenchError(f"--json {args.json}: cannot write ({exc.strerror})") from None
     return 0
+
+
+def _hours_text(hours: dict[str, float]) -> str:
+    """Each keyword's negative hours, or their range when there are many keywords."""
+    if len(hours) <= 8:
+        return ", ".join(f"{n} {h:.3f}" for n, h in hours.items())
+    return f"{min(hours.values()):.3f} to {max(hours.values()):.3f} h over {len(hours)} keywords"
 
 
 def _finite(x):

@@ -219,8 +219,19 @@ def test_contains_mode_running_speech_serves_as_both_sets(tmp_path):
         ("a.wav", "고객님"), ("a.wav", "비행기"), ("c.wav", "비행기"), ("e.wav", "고객님")]
     assert pos.skipped == 3           # b, d, f: no keyword at a word start
     neg = B.load_set([d], "negatives", names, match="contains")
-    assert [Path(c.path).name for c in neg.clips] == ["b.wav", "d.wav", "f.wav"] and neg.skipped == 3
-    assert neg.hours == pytest.approx(12.0 / 3600) and neg.speakers == 2 and pos.speakers == 2
+    # every clip is a negative, but only of the keywords its text does not contain
+    assert [(Path(c.path).name, c.contains) for c in neg.clips] == [
+        ("a.wav", ("고객님", "비행기")), ("b.wav", ()), ("c.wav", ("비행기",)), ("d.wav", ()),
+        ("e.wav", ("고객님",)), ("f.wav", ())]
+    assert neg.containing == 3 and neg.hours == pytest.approx(21.0 / 3600)
+    assert neg.hours_for("고객님") == pytest.approx(15.0 / 3600)  # b, c, d, f
+    assert neg.hours_for("비행기") == pytest.approx(17.0 / 3600)  # b, d, e, f
+    assert neg.speakers == 4 and pos.speakers == 2
+    # a detection of a keyword in a negative that contains it is no false alarm; of another one, it is
+    dets = [[("고객님", -0.1, 0.0, 0.5), ("비행기", -0.2, 0.5, 0.9)]] * len(neg.clips)
+    sc = B.score_clips(names, [], [], neg.clips, dets)
+    assert [Path(f[0]).name for f in sc.fas["고객님"]] == ["b.wav", "c.wav", "d.wav", "f.wav"]
+    assert [Path(f[0]).name for f in sc.fas["비행기"]] == ["b.wav", "d.wav", "e.wav", "f.wav"]
     # exact mode keeps its meaning: the whole text must be the keyword
     assert [c.keyword for c in B.load_set([d], "positives", names).clips] == ["고객님"]
     with pytest.raises(B.BenchError, match="match must be one of"):
@@ -240,11 +251,14 @@ def test_cli_contains_mode_reports_the_split(tmp_path, capsys):
     rc, text, err = run_cli(capsys, "--model", m, "--positives", d, "--negatives", d, "--match", "contains",
                             "--json", out)
     assert rc == 0, err
-    assert "positives: 1 clips (고객님 1)" in text and "negatives: 2 clips" in text
-    assert "1 clips dropped (text contains a keyword)" in text
+    assert "positives: 1 clips (고객님 1)" in text and "negatives: 3 clips" in text
+    assert "1 clips contain a keyword and are negatives of the other keywords only" in text
     r = json.loads(out.read_text())
-    assert r["match"] == "contains" and r["negatives"]["speakers"] == 2
-    assert r["negatives"]["dropped_containing_keyword"] == 1
+    assert r["match"] == "contains" and r["negatives"]["speakers"] == 3
+    assert r["negatives"]["containing_keyword"] == 1
+    # the negative hours of 고객님 leave out the clip that contains it
+    assert r["negatives"]["hours_per_keyword"] == {"고객님": round(0.8 / 3600, 4)}
+    assert r["host"]["keywords"][0]["negative_hours"] == round(0.8 / 3600, 4)
 
 
 def test_bare_folder_sets(tmp_path):
