@@ -34,7 +34,7 @@ from .model_file import KeywordModel
 
 CACHE_DIR = Path(__file__).resolve().parent / "data" / "calibration"
 ACOUSTIC_DIR = Path(__file__).resolve().parent / "data" / "acoustic"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: each frame's best log-posterior too (the decoder's uncertainty weight needs it)
 #: Phones kept per frame: those within BAND nats of the frame's best phone.
 BAND = 6.0
 #: Quantisation: uint8 value q means log p(phone) - log p(best) = -q / STEP.
@@ -130,10 +130,17 @@ def contains_keyword(text: str, keyword: str, lang: str) -> bool:
 
 
 # --------------------------------------------------------------------------- cache
-def quantise(logpost: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """frames x phones log-posteriors -> (counts u8 per frame, phones u8, values u8)."""
+def quantise(logpost: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """frames x phones log-posteriors -> (counts u8 per frame, phones u8, values u8, best u8).
+
+    ``values`` are the kept phones' log-ratios to the frame's best phone, ``best`` that
+    best phone's own log-posterior (``-best / STEP``, clipped at -255 / STEP): the ratios
+    alone suffice for a format-1.x keyword, a 2.x keyword's uncertainty weight needs both.
+    """
     x = np.asarray(logpost, np.float32)
-    rel = x - x.max(axis=1, keepdims=True)  # <= 0
+    top = x.max(axis=1, keepdims=True)
+    best = np.clip(np.round(-np.minimum(top[:, 0], 0.0) * STEP), 0, 255).astype(np.uint8)
+    rel = x - top  # <= 0
     q = np.minimum(np.round(-rel * STEP), 255).astype(np.int32)
     keep = q <= int(BAND * STEP)
     k = min(MAX_PHONES_PER_FRAME, x.shape[1])
@@ -141,13 +148,18 @@ def quantise(logpost: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     qs = np.take_along_axis(q, order, axis=1)
     ks = np.take_along_axis(keep, order, axis=1)
     counts = ks.sum(axis=1).astype(np.uint8)
-    return counts, order[ks].astype(np.uint8), qs[ks].astype(np.uint8)
+    return counts, order[ks].astype(np.uint8), qs[ks].astype(np.uint8), best
 
 
-def dequantise(counts: np.ndarray, phones: np.ndarray, values: np.ndarray, n_phones: int) -> np.ndarray:
+def dequantise(counts: np.ndarray, phones: np.ndarray, values: np.ndarray, n_phones: int,
+               best: np.ndarray | None = None) -> np.ndarray:
+    """Log-posteriors back from :func:`quantise` (phones outside the band at :data:`OUTSIDE`
+    below the best); without ``best`` the best phone of every frame is at 0."""
     out = np.full((len(counts), n_phones), OUTSIDE, np.float32)
     rows = np.repeat(np.arange(len(counts)), counts.astype(np.int64))
     out[rows, phones.astype(np.int64)] = -values.astype(np.float32) / STEP
+    if best is not None:
+        out -= (best.astype(np.float32) / STEP)[:, None]
     return out
 
 
@@ -178,6 +190,7 @@ class NegativeCache:
     counts: np.ndarray
     phones: np.ndarray
     values: np.ndarray
+    best: np.ndarray  # per frame: the best phone's log-posterior, quantised (see quantise)
     path: str = ""
     _dense: np.ndarray | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -202,7 +215,8 @@ class NegativeCache:
         """All frames as float32 log-posteriors (built once, then kept)."""
         with self._lock:
             if self._dense is None:
-                self._dense = dequantise(self.counts, self.phones, self.values, int(self.meta["n_phones"]))
+                self._dense = dequantise(self.counts, self.phones, self.values, int(self.meta["n_phones"]),
+                                         self.best)
             return self._dense
 
     # -- files ---------------------------------------------------------------------
@@ -213,7 +227,7 @@ class NegativeCache:
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez_compressed(tmp, meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), np.uint8),
-                            counts=self.counts, phones=self.phones, values=self.values)
+                            counts=self.counts, phones=self.phones, values=self.values, best=self.best)
         tmp.replace(path)
 
     @classmethod
@@ -222,20 +236,22 @@ class NegativeCache:
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(bytes(z["meta"]).decode("utf-8"))
-                counts, phones, values = z["counts"], z["phones"], z["values"]
+                if meta.get("version") != CACHE_VERSION:
+                    raise CalibrationUnavailable(
+                        f"{path}: calibration cache version {meta.get('version')}, this kws reads "
+                        f"{CACHE_VERSION}; rebuild it with tools/build_calibration_cache.py")
+                counts, phones, values, best = z["counts"], z["phones"], z["values"], z["best"]
         except FileNotFoundError:
             raise CalibrationUnavailable(f"{path}: no calibration cache; build one with "
                                          "tools/build_calibration_cache.py") from None
         except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
             raise CalibrationUnavailable(f"{path}: not a calibration cache ({exc}); rebuild it with "
                                          "tools/build_calibration_cache.py") from None
-        if meta.get("version") != CACHE_VERSION:
-            raise CalibrationUnavailable(f"{path}: calibration cache version {meta.get('version')}, this kws "
-                                         f"reads {CACHE_VERSION}; rebuild it with tools/build_calibration_cache.py")
         utts = [Utterance(t, s, spk, int(n), (int(a), int(b))) for t, s, spk, n, a, b in meta.pop("utterances")]
-        if sum(u.frames for u in utts) != len(counts) or int(counts.sum()) != len(phones) or len(phones) != len(values):
+        if (sum(u.frames for u in utts) != len(counts) or int(counts.sum()) != len(phones)
+                or len(phones) != len(values) or len(best) != len(counts)):
             raise CalibrationUnavailable(f"{path}: calibration cache is inconsistent; rebuild it")
-        return cls(meta, utts, counts, phones, values, path=str(path))
+        return cls(meta, utts, counts, phones, values, best, path=str(path))
 
     def check_fresh(self, lang: str, phone_set_id: int, acoustic_sha: str | None) -> None:
         """Refuse a cache for another language, phone set or acoustic model."""

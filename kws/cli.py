@@ -184,7 +184,7 @@ def _model_info(path: str, model) -> dict:
     return {
         "model": path,
         "bytes": size,
-        "format_version": f"1.{model.version_minor}",
+        "format_version": model.format_version,
         "phone_set": model.phone_set.name,
         "phone_set_id": model.phone_set.id,
         "n_phones": len(model.phone_set),
@@ -192,6 +192,7 @@ def _model_info(path: str, model) -> dict:
         "refractory_frames": model.refractory_frames,
         "hold_frames": model.hold_frames,
         "emission_floor": model.emission_floor,
+        "uncertainty_weight": model.uncertainty_weight,
         "keywords": [
             {"keyword": k.name, "pronunciation": k.pronunciation, "states": len(k.states),
              "arcs": k.n_arcs, "max_frames": k.max_frames, "threshold": k.threshold,
@@ -257,7 +258,7 @@ def model_main(argv: Sequence[str] | None = None) -> int:
     print(f"{args.model}: keyword model v{info['format_version']}, {size} bytes, "
           f"phone set {model.phone_set.name} (id 0x{model.phone_set.id:08x}, {len(model.phone_set)} phones)")
     print(f"decoder: hold {model.hold_frames} frames, refractory {model.refractory_frames} frames, "
-          f"emission floor {model.emission_floor:g}")
+          f"emission floor {model.emission_floor:g}, uncertainty weight {model.uncertainty_weight:g}")
     for k in info["keywords"]:
         fa = k["expected_fa_per_hour"]
         fa_text = "not calibrated" if fa is None else f"{fa:.2g} false alarms/h expected"

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import KwsError, PronunciationError
 from .graph import DEFAULT_STATES_PER_PHONE, build_graph, phone_min_frames
-from .model_file import KeywordModel
+from .model_file import DEFAULT_UNCERTAINTY_WEIGHT, KeywordModel
 from .phonesets import get_phone_set
 from .pronunciation import Pronunciation, Word, pronounce
 from . import calibration as cal
@@ -152,7 +152,7 @@ def _pick_variant(pron: Pronunciation, logposts, phone_set, states_per_phone: in
     cands = [_single_variant(pron, c) for c in combos]
     graphs = [build_graph(p, phone_set, threshold=0.0, states_per_phone=states_per_phone, name=f"v{i}")
               for i, p in enumerate(cands)]
-    model = KeywordModel(phone_set=phone_set, keywords=graphs)
+    model = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=DEFAULT_UNCERTAINTY_WEIGHT)
     scores = np.array([_best_scores(model, lp) for _, lp in logposts])  # recordings x variants
     finite = np.where(np.isfinite(scores), scores, -100.0)
     best = int(np.argmax(finite.mean(axis=0)))
@@ -192,10 +192,11 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
 
     graphs = [build_graph(p, phone_set, threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
                           states_per_phone=states_per_phone) for p in prons]
-    new = KeywordModel(phone_set=phone_set, keywords=graphs)
-    if base is not None:
+    new = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=DEFAULT_UNCERTAINTY_WEIGHT)
+    if base is not None:  # added keywords are scored on the scale of the model they join
         new.refractory_frames, new.hold_frames = base.refractory_frames, base.hold_frames
         new.emission_floor, new.frame_shift_ms = base.emission_floor, base.frame_shift_ms
+        new.uncertainty_weight = base.uncertainty_weight
 
     notes: list[str] = []
     source = None
@@ -262,7 +263,8 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
 
     full = KeywordModel(phone_set=phone_set, keywords=(list(base.keywords) if base else []) + graphs,
                         refractory_frames=new.refractory_frames, hold_frames=new.hold_frames,
-                        emission_floor=new.emission_floor, frame_shift_ms=new.frame_shift_ms)
+                        emission_floor=new.emission_floor, frame_shift_ms=new.frame_shift_ms,
+                        uncertainty_weight=new.uncertainty_weight)
     rep.add_confusion(reports, full)
     for r in reports:
         r.quality = rep.quality(r)
@@ -353,4 +355,5 @@ def remove_keywords(model: KeywordModel, names: str | Iterable[str]) -> KeywordM
         raise KwsError("cannot remove every keyword: a model needs at least one")
     return KeywordModel(phone_set=model.phone_set, keywords=keep, refractory_frames=model.refractory_frames,
                         hold_frames=model.hold_frames, emission_floor=model.emission_floor,
-                        frame_shift_ms=model.frame_shift_ms, version_minor=model.version_minor)
+                        frame_shift_ms=model.frame_shift_ms, version_minor=model.version_minor,
+                        uncertainty_weight=model.uncertainty_weight, version_major=model.version_major)

@@ -20,8 +20,9 @@ from .graph import KW_PHONE_MEAN, STATE_ENTRY, STATE_FINAL, STATE_PHONE_START, S
 from .phonesets import PhoneSet, phone_set_by_id
 
 MAGIC = b"KWSM"
-VERSION_MAJOR = 1
-VERSION_MINOR = 1
+VERSION_MAJOR = 2          # the newest major version this toolkit reads and writes
+VERSION_MINOR = 1          # minor version of a 1.x file (2.x files are 2.0)
+UNCERTAINTY_WEIGHT_SCALE = 256  # header field 58 of a 2.x file: the weight in 1/256 units
 HEADER_SIZE = 64
 KEYWORD_SIZE = 32
 STATE_SIZE = 8
@@ -35,6 +36,10 @@ assert _HEADER.size == HEADER_SIZE and _KEYWORD.size == KEYWORD_SIZE and _STATE.
 DEFAULT_REFRACTORY_FRAMES = 100
 DEFAULT_HOLD_FRAMES = 20
 DEFAULT_EMISSION_FLOOR = -6.0
+#: What ``kws-enroll`` writes (format 2.0): a phone that is not the frame's best pays this
+#: times the best phone's log-posterior on top of its ratio (docs/decoder.md). A model
+#: built directly keeps 0 (format 1.x) unless asked.
+DEFAULT_UNCERTAINTY_WEIGHT = 0.5
 FRAME_SHIFT_MS = 10
 
 
@@ -53,6 +58,8 @@ class KeywordModel:
     emission_floor: float = DEFAULT_EMISSION_FLOOR
     frame_shift_ms: int = FRAME_SHIFT_MS
     version_minor: int = VERSION_MINOR
+    uncertainty_weight: float = 0.0
+    version_major: int = 1  # as read from a file (a model with a weight is written as 2.x)
     extra: dict = field(default_factory=dict)
 
     # -- queries ---------------------------------------------------------------
@@ -64,9 +71,27 @@ class KeywordModel:
     def n_states(self) -> int:
         return sum(len(k.states) for k in self.keywords)
 
+    @property
+    def format_version(self) -> str:
+        """The format version the file is (or would be) written in: ``2.0`` when the
+        uncertainty weight is used, else ``1.0`` or ``1.1`` by the keywords' flags."""
+        if self._weight_q():
+            return f"2.{self.version_minor if self.version_major == 2 else 0}"
+        uses_1_1 = any(k.phone_mean or any(st.flags & STATE_PHONE_START for st in k.states)
+                       for k in self.keywords)
+        return f"1.{max(self.version_minor, 1) if uses_1_1 else self.version_minor}"
+
+    def _weight_q(self) -> int:
+        w = self.uncertainty_weight
+        if not (math.isfinite(w) and 0.0 <= w < 65536 / UNCERTAINTY_WEIGHT_SCALE):
+            raise ModelFormatError(f"uncertainty_weight must be in [0, 256) (got {w})")
+        return int(round(w * UNCERTAINTY_WEIGHT_SCALE))
+
     # -- writing ---------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """Serialise to the version-1 layout (minor 1), CRC included."""
+        """Serialise (docs/kwm-format.md), CRC included: format 2.0 when the model uses an
+        uncertainty weight (a 1.x reader must refuse it rather than score it on another
+        scale), else 1.1, or 1.0 for keywords without the 1.1 flags."""
         if not self.keywords:
             raise ModelFormatError("a keyword model needs at least one keyword")
         if len(self.keywords) > 65535:
@@ -108,9 +133,10 @@ class KeywordModel:
                 st_recs += _STATE.pack(st.phone, st.flags, len(st.preds), len(arcs))
                 arcs.extend(st.preds)
             first += n
-        # 1.1 features (phone scoring, PHONE_START) make the file 1.1; a 1.0 model stays 1.0
-        uses_1_1 = any(k.phone_mean or any(st.flags & STATE_PHONE_START for st in k.states) for k in self.keywords)
-        minor = max(self.version_minor, 1) if uses_1_1 else self.version_minor
+        # 1.1 features (phone scoring, PHONE_START) make the file 1.1; a 1.0 model stays 1.0;
+        # an uncertainty weight makes it 2.0
+        weight_q = self._weight_q()
+        major, minor = (int(v) for v in self.format_version.split("."))
         arc_bytes = struct.pack(f"<{len(arcs)}H", *arcs)
         kw_off = HEADER_SIZE
         st_off = kw_off + len(kw_recs)
@@ -123,10 +149,10 @@ class KeywordModel:
         body[arc_off:arc_off + len(arc_bytes)] = arc_bytes
         body[str_off:str_off + len(strings)] = strings
         header = _HEADER.pack(
-            MAGIC, VERSION_MAJOR, minor, size, 0, self.phone_set.id,
+            MAGIC, major, minor, size, 0, self.phone_set.id,
             len(self.phone_set), len(self.keywords), first, len(arcs),
             kw_off, st_off, arc_off, str_off, len(strings),
-            self.frame_shift_ms, self.refractory_frames, self.hold_frames, 0,
+            self.frame_shift_ms, self.refractory_frames, self.hold_frames, weight_q,
             float(self.emission_floor),
         )
         body[:HEADER_SIZE] = header
@@ -188,12 +214,14 @@ def _parse(data: bytes, source: str) -> KeywordModel:
     if len(data) < HEADER_SIZE:
         raise bad(f"truncated: {len(data)} bytes, the header alone is {HEADER_SIZE}")
     (magic, vmaj, vmin, size, crc, ps_id, n_phones, n_kw, n_states, n_arcs,
-     kw_off, st_off, arc_off, str_off, str_size, shift, refractory, hold, _flags,
+     kw_off, st_off, arc_off, str_off, str_size, shift, refractory, hold, field58,
      floor) = _HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise bad("wrong magic: not a .kwm file")
-    if vmaj != VERSION_MAJOR:
-        raise bad(f"format version {vmaj}.{vmin}, this toolkit reads {VERSION_MAJOR}.x; upgrade kws")
+    if not 1 <= vmaj <= VERSION_MAJOR:
+        raise bad(f"format version {vmaj}.{vmin}, this toolkit reads 1.x and 2.x; upgrade kws")
+    # 1.x: field 58 is reserved flags (0); 2.x: the uncertainty weight
+    weight = field58 / UNCERTAINTY_WEIGHT_SCALE if vmaj >= 2 else 0.0
     if size > len(data):
         raise bad(f"truncated: header says {size} bytes, file has {len(data)}")
     if size < HEADER_SIZE or size % 4:
@@ -264,4 +292,4 @@ def _parse(data: bytes, source: str) -> KeywordModel:
         raise bad("bad emission floor")
     return KeywordModel(phone_set=phone_set, keywords=keywords, refractory_frames=refractory,
                         hold_frames=hold, emission_floor=floor, frame_shift_ms=shift,
-                        version_minor=vmin)
+                        version_minor=vmin, uncertainty_weight=weight, version_major=vmaj)

@@ -20,6 +20,7 @@ class ReferenceDecoder:
     def __init__(self, model: KeywordModel) -> None:
         self.model = model
         self.floor = F32(model.emission_floor)
+        self.weight = F32(model.uncertainty_weight)
         self.reset()
 
     def reset(self) -> None:
@@ -34,7 +35,11 @@ class ReferenceDecoder:
         x = x.astype(np.float32)
         finite = x[~np.isnan(x)]
         m = finite.max() if finite.size else F32(0)
-        e = np.where(np.isnan(x), self.floor, np.maximum((x - m).astype(np.float32), self.floor))
+        pen = F32(self.weight * m) if m < 0 else F32(0)  # format 2.x; 0 for 1.x
+        with np.errstate(invalid="ignore"):
+            r = (x - m).astype(np.float32)
+            r = np.where(r < 0, (r + pen).astype(np.float32), r)
+            e = np.where(np.isnan(r), self.floor, np.maximum(r, self.floor))
         return e.astype(np.float32)
 
     def step(self, x: np.ndarray) -> tuple[list[tuple[int, float, int, int]], list[float]]:

@@ -431,8 +431,8 @@ def test_model_bad_crc(tmp_path, capfd, en_model, offset):
 
 def test_model_newer_major_version_refused(tmp_path, capfd, en_model):
     d = bytearray(en_model.read_bytes())
-    struct.pack_into("<H", d, 4, 2)
-    p = tmp_path / "v2.kwm"
+    struct.pack_into("<H", d, 4, 3)
+    p = tmp_path / "v3.kwm"
     p.write_bytes(refresh_crc(bytes(d)))
     assert model_main(["inspect", str(p)]) == 1
     one_line_error(capfd, "kws-model", "unsupported format version")
@@ -444,11 +444,13 @@ def test_model_newer_major_version_refused(tmp_path, capfd, en_model):
 def test_model_newer_minor_version_accepted(tmp_path, capfd, en_model):
     """Minor versions only add fields a reader may ignore (docs/kwm-format.md)."""
     d = bytearray(en_model.read_bytes())
+    major = struct.unpack_from("<H", d, 4)[0]  # 2: kws-enroll writes 2.0 (uncertainty weight)
     struct.pack_into("<H", d, 6, 7)
-    p = tmp_path / "v1_7.kwm"
+    p = tmp_path / "v_7.kwm"
     p.write_bytes(refresh_crc(bytes(d)))
     assert model_main(["inspect", str(p)]) == 0
-    assert "v1.7" in quiet_success(capfd)
+    assert f"v{major}.7" in quiet_success(capfd)
+    assert KeywordModel.load(p).to_bytes() == refresh_crc(bytes(d))  # the minor version is kept
 
 
 @pytest.mark.parametrize("phone_set", ["unknown", "korean_id_on_english_graph"])

@@ -30,7 +30,7 @@ def make_cache(seed: int = 0, utterances: int = 120, frames: int = 600, plant: d
     middle of that utterance and its text replaced (for exclusion and word tests).
     """
     rng = np.random.default_rng(seed)
-    counts, phones, values, utts = [], [], [], []
+    counts, phones, values, best, utts = [], [], [], [], []
     for i in range(utterances):
         pg = Posteriorgram(seed=seed * 1000 + i, sharpness=4.0, noise=1.5)
         text = " ".join(rng.choice(WORDS, size=4))
@@ -42,14 +42,16 @@ def make_cache(seed: int = 0, utterances: int = 120, frames: int = 600, plant: d
         else:
             pg.background(frames, avoid={"sil"})
         lp = pg.logpost()
-        c, p, v = cal.quantise(lp)
+        c, p, v, b = cal.quantise(lp)
         counts.append(c)
         phones.append(p)
         values.append(v)
+        best.append(b)
         utts.append(cal.Utterance(text, f"synthetic/{i}", f"s{i % 7}", len(lp), cal.speech_span(lp)))
     meta = {"version": cal.CACHE_VERSION, "lang": "en", "phone_set_id": ENGLISH.id, "n_phones": len(ENGLISH),
             "frame_shift_ms": 10, "acoustic_sha256": acoustic_sha, "sources": {"synthetic": "test"}}
-    return cal.NegativeCache(meta, utts, np.concatenate(counts), np.concatenate(phones), np.concatenate(values))
+    return cal.NegativeCache(meta, utts, np.concatenate(counts), np.concatenate(phones), np.concatenate(values),
+                             np.concatenate(best))
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +68,11 @@ def test_quantise_keeps_emissions_within_the_band():
     pg = Posteriorgram(seed=3, sharpness=3.0, noise=2.0)
     pg.background(500)
     lp = pg.logpost()
-    c, p, v = cal.quantise(lp)
-    back = cal.dequantise(c, p, v, len(ENGLISH))
+    c, p, v, b = cal.quantise(lp)
+    back = cal.dequantise(c, p, v, len(ENGLISH), b)
+    # each frame's best log-posterior is kept (a 2.x keyword's uncertainty weight uses it)
+    assert lp.max(axis=1).min() < -0.5  # the test means something: unsure frames exist
+    assert np.abs(back.max(axis=1) - lp.max(axis=1)).max() <= 0.5 / cal.STEP + 1e-6
     e = np.maximum(lp - lp.max(axis=1, keepdims=True), -6.0)
     e2 = np.maximum(back - back.max(axis=1, keepdims=True), -6.0)
     kept = np.zeros_like(lp, bool)

@@ -110,8 +110,30 @@ def test_phone_scoring_is_format_1_1_and_1_0_files_stay_1_0(model):
 
 def test_newer_major_version_is_refused(model):
     data = bytearray(model.to_bytes())
-    struct.pack_into("<H", data, 4, 2)
+    struct.pack_into("<H", data, 4, 3)
     assert _core.validate_model(bytes(refresh_crc(data)))[0] == KWS_ERR_VERSION
+    with pytest.raises(ModelFormatError, match="version"):
+        KeywordModel.from_bytes(bytes(data))
+
+
+def test_uncertainty_weight_makes_a_2_0_file(model):
+    """Format 2.0 (docs/kwm-format.md): header field 58 holds the weight in 1/256 units;
+    a file without a weight stays 1.x, where field 58 is reserved and read as no weight."""
+    import dataclasses
+    assert struct.unpack_from("<HHHH", model.to_bytes(), 4)[0] == 1
+    w = dataclasses.replace(model, uncertainty_weight=0.5)
+    data = w.to_bytes()
+    assert struct.unpack_from("<HH", data, 4) == (2, 0) and struct.unpack_from("<H", data, 58)[0] == 128
+    assert _core.validate_model(data)[0] == 0
+    back = KeywordModel.from_bytes(data)
+    assert back.uncertainty_weight == 0.5 and back.format_version == "2.0"
+    assert back.to_bytes() == data
+    # 1.x: a non-zero field 58 (reserved there) is not a weight
+    old = bytearray(model.to_bytes())
+    struct.pack_into("<H", old, 58, 128)
+    assert KeywordModel.from_bytes(bytes(refresh_crc(old))).uncertainty_weight == 0.0
+    with pytest.raises(ModelFormatError, match="uncertainty_weight"):
+        dataclasses.replace(model, uncertainty_weight=-0.1).to_bytes()
 
 
 def test_newer_minor_version_is_accepted(model):

@@ -107,7 +107,7 @@ def build_cache(rows: list[dict], lang: str, acoustic_path: Path | None = None, 
     acoustic_path = acoustic_path or ROOT / "kws" / "data" / "acoustic" / f"{lang}.tflite"
     am = AcousticModel(acoustic_path)
     fe = _core.FrontEnd()
-    counts, phones, values, utts = [], [], [], []
+    counts, phones, values, best, utts = [], [], [], [], []
     t0 = time.time()
     for i, r in enumerate(rows):
         pcm = load_audio(r["path"])
@@ -117,10 +117,11 @@ def build_cache(rows: list[dict], lang: str, acoustic_path: Path | None = None, 
         lp = am.log_posteriors(feats[:n])
         if len(lp) == 0:
             continue
-        c, p, v = quantise(lp)
+        c, p, v, b = quantise(lp)
         counts.append(c)
         phones.append(p)
         values.append(v)
+        best.append(b)
         utts.append(Utterance(r["text"], r["source"], r["speaker"], len(lp), speech_span(lp)))
         if (i + 1) % 100 == 0 or i + 1 == len(rows):
             print(f"  {label}: {i + 1}/{len(rows)} clips, {time.time() - t0:.0f} s", file=sys.stderr)
@@ -136,7 +137,8 @@ def build_cache(rows: list[dict], lang: str, acoustic_path: Path | None = None, 
         "licence_note": ("derived from ko_emotiontts (CC BY-NC-SA): non-commercial use only"
                          if lang == "ko" else "derived from CC BY 4.0 / public-domain speech"),
     }
-    return NegativeCache(meta, utts, np.concatenate(counts), np.concatenate(phones), np.concatenate(values))
+    return NegativeCache(meta, utts, np.concatenate(counts), np.concatenate(phones), np.concatenate(values),
+                         np.concatenate(best))
 
 
 def check_budgets(cal, ver, lang: str, keywords: list[str], budgets: list[float], fold: str = "") -> list[dict]:

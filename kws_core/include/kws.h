@@ -25,8 +25,8 @@ extern "C" {
 #define KWS_VERSION_MAJOR 1
 #define KWS_VERSION_MINOR 0
 
-/* Model-file format version this reader understands (major must match). */
-#define KWS_FORMAT_MAJOR 1
+/* Newest model-file major version this reader understands (it reads 1 to this). */
+#define KWS_FORMAT_MAJOR 2
 
 typedef enum kws_status {
     KWS_OK = 0,
@@ -101,6 +101,7 @@ typedef struct kws_model {
     uint16_t refractory_frames;
     uint16_t hold_frames;
     float emission_floor;
+    float uncertainty_weight;        /* format 2.x; 0 for 1.x files */
     const kws_keyword_rec *keywords; /* n_keywords records */
     const kws_state_rec *states;     /* n_states records   */
     const uint16_t *arcs;            /* n_arcs entries     */

@@ -51,6 +51,7 @@ struct kws_decoder {
     float *emit;
     uint64_t frame;        /* frames processed since reset = index of the next frame */
     float floor_v;
+    float unsure_w;        /* model's uncertainty weight (format 2.x) */
     uint32_t n_keywords;
     uint32_t n_states;
     uint32_t n_phones;
@@ -136,6 +137,7 @@ kws_status kws_decoder_init(const kws_model *model, void *mem, size_t len,
     dec->tok = (kws_token *)(void *)(base + l.tok_off);
     dec->emit = (float *)(void *)(base + l.emit_off);
     dec->floor_v = model->emission_floor;
+    dec->unsure_w = model->uncertainty_weight;
     dec->n_keywords = model->n_keywords;
     dec->n_states = model->n_states;
     dec->n_phones = model->n_phones;
@@ -164,10 +166,14 @@ uint64_t kws_decoder_frames(const kws_decoder *dec)
     return dec == NULL ? 0u : dec->frame;
 }
 
-/* Emission scores of one frame: e[p] = max(x[p] - max_q x[q], floor), the
- * max taken over the non-NaN x; any NaN (x[p] itself, or x[p] - max when the
- * max is infinite: inf - inf) counts as the floor. All-NaN frame: all floor. */
-static void kws_emissions(const float *x, uint32_t n, float floor_v, float *e)
+/* Emission scores of one frame: e[p] = max(x[p] - m + [x[p] < m] w min(m, 0),
+ * floor) with m = max_q x[q] over the non-NaN x: the log-ratio to the best
+ * phone, and for a phone that is not the best, w times the best phone's own
+ * log-posterior on top (format 2.x; w = 0 for 1.x), so that on a frame where
+ * even the best phone is unlikely (noise, mumbling) being second costs more.
+ * Any NaN (x[p] itself, or x[p] - max when the max is infinite: inf - inf)
+ * counts as the floor. All-NaN frame: all floor. */
+static void kws_emissions(const float *x, uint32_t n, float floor_v, float w, float *e)
 {
     float m = -INFINITY;
     int any = 0;
@@ -183,9 +189,13 @@ static void kws_emissions(const float *x, uint32_t n, float floor_v, float *e)
         for (p = 0; p < n; p++) e[p] = floor_v;
         return;
     }
-    for (p = 0; p < n; p++) {
-        const float r = x[p] - m;
-        e[p] = (r >= floor_v) ? r : floor_v; /* NaN -> floor */
+    {
+        const float pen = (m < 0.0f) ? w * m : 0.0f; /* <= 0; -inf when m is */
+        for (p = 0; p < n; p++) {
+            float r = x[p] - m;
+            if (r < 0.0f) r += pen;              /* NaN stays NaN */
+            e[p] = (r >= floor_v) ? r : floor_v; /* NaN -> floor */
+        }
     }
 }
 
@@ -349,7 +359,7 @@ kws_status kws_decoder_process(kws_decoder *dec, const float *logpost,
         uint32_t k;
         if (cap - n_det < nk) break; /* this frame could overflow out[] */
 
-        kws_emissions(logpost + (size_t)f * np, np, dec->floor_v, dec->emit);
+        kws_emissions(logpost + (size_t)f * np, np, dec->floor_v, dec->unsure_w, dec->emit);
 
         for (k = 0; k < nk; k++) {
             const kws_keyword_rec *kw = &kws[k];

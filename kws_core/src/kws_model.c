@@ -152,7 +152,7 @@ kws_status kws_model_parse(const void *data, size_t len,
     uint32_t phone_set_id, n_states, n_arcs;
     uint32_t kw_off, st_off, arc_off, str_off, str_size;
     uint16_t vmaj, vmin, n_phones, n_keywords;
-    uint16_t frame_shift_ms, refractory, hold;
+    uint16_t frame_shift_ms, refractory, hold, weight_q;
     float floor_v;
     static const uint8_t zeros[4] = {0u, 0u, 0u, 0u};
     const uint8_t *strings;
@@ -167,7 +167,7 @@ kws_status kws_model_parse(const void *data, size_t len,
     if (d[0] != 0x4Bu || d[1] != 0x57u || d[2] != 0x53u || d[3] != 0x4Du) return KWS_ERR_MAGIC;
     vmaj = rd_u16(d + 4);
     vmin = rd_u16(d + 6);
-    if (vmaj != KWS_FORMAT_MAJOR) return KWS_ERR_VERSION;
+    if (vmaj < 1u || vmaj > KWS_FORMAT_MAJOR) return KWS_ERR_VERSION;
 
     file_size = rd_u32(d + 8);
     if ((uint64_t)file_size > (uint64_t)len) return KWS_ERR_TRUNCATED;
@@ -194,7 +194,8 @@ kws_status kws_model_parse(const void *data, size_t len,
     frame_shift_ms = rd_u16(d + 52);
     refractory = rd_u16(d + 54);
     hold = rd_u16(d + 56);
-    /* d + 58: header flags, reserved (minor versions may give them meaning). */
+    /* d + 58: 1.x: header flags, reserved; 2.x: uncertainty weight in 1/256 units. */
+    weight_q = rd_u16(d + 58);
     floor_v = rd_f32(d + 60);
 
     if (n_phones == 0u || n_keywords == 0u || n_states == 0u) return KWS_ERR_CORRUPT;
@@ -269,6 +270,7 @@ kws_status kws_model_parse(const void *data, size_t len,
     model->refractory_frames = refractory;
     model->hold_frames = hold;
     model->emission_floor = floor_v;
+    model->uncertainty_weight = vmaj >= 2u ? (float)weight_q / 256.0f : 0.0f;
     model->keywords = (const kws_keyword_rec *)(const void *)(d + kw_off);
     model->states = (const kws_state_rec *)(const void *)(d + st_off);
     model->arcs = (const uint16_t *)(const void *)(d + arc_off);

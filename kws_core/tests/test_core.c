@@ -353,7 +353,7 @@ static void test_bad_magic_version(void)
     mb.b[3] = 'm';
     CHECK_STATUS(kws_model_parse(mb.b, size, 0, &m), KWS_ERR_MAGIC);
     mb.b[3] = 'M';
-    put_u16(mb.b + 4, 2);
+    put_u16(mb.b + 4, KWS_FORMAT_MAJOR + 1u);
     CHECK_STATUS(kws_model_parse(mb.b, size, 0, &m), KWS_ERR_VERSION);
     fix_crc(mb.b, size);
     CHECK_STATUS(kws_model_parse(mb.b, size, 0, &m), KWS_ERR_VERSION);
@@ -1153,6 +1153,58 @@ static void test_phone_mean(void)
     CHECK(pm_last_score(1, x, 9) == -0.5f);
 }
 
+/* Uncertainty weight (format 2.x): a phone that is not the frame's best pays w
+ * times the best phone's log-posterior on top of its ratio; the best phone pays
+ * nothing. Frames: 6 of phone 1 best at -1, then 2 where phone 5 is best at -1
+ * and phone 2 at -3 (ratio -2). By phone: (0 + (-2 + 0.5 * -1)) / 2 = -1.25 with
+ * w = 0.5; a 1.x file's field 58 is reserved and changes nothing. */
+static float uw_last_score(uint16_t major, uint16_t field58, const float *x, uint32_t nf, float *w_out)
+{
+    tmodel tm = two_kw_model();
+    tdec t;
+    float sc[16];
+    kws_detection out[1];
+    uint32_t done = 0, n_out = 0, size;
+    tm.n_keywords = 1;
+    tm.keywords = pm_keyword;
+    size = build_model(&tm, t.mb.b, MODEL_CAP, NULL);
+    put_u16(t.mb.b + 4, major);
+    put_u16(t.mb.b + 58, field58);
+    put_u16(t.mb.b + 64 + 26, KWS_KW_PHONE_MEAN);
+    fix_crc(t.mb.b, size);
+    CHECK_STATUS(kws_model_parse(t.mb.b, size, 0, &t.model), KWS_OK);
+    *w_out = t.model.uncertainty_weight;
+    t.mem = malloc(kws_decoder_size(&t.model));
+    CHECK_STATUS(kws_decoder_init(&t.model, t.mem, kws_decoder_size(&t.model), &t.dec), KWS_OK);
+    CHECK(nf <= 16u);
+    CHECK_STATUS(kws_decoder_process(t.dec, x, nf, out, 1, &done, &n_out, sc), KWS_OK);
+    CHECK(done == nf);
+    tdec_close(&t);
+    return sc[nf - 1u];
+}
+
+static void test_uncertainty_weight(void)
+{
+    float x[16 * N_PHONES], w = -1.0f;
+    uint32_t f, p;
+    for (f = 0; f < 8; f++) {
+        for (p = 0; p < N_PHONES; p++) x[f * N_PHONES + p] = -8.0f;
+        x[f * N_PHONES + (f < 6 ? 1u : 5u)] = -1.0f;
+        if (f >= 6) x[f * N_PHONES + 2] = -3.0f;
+    }
+    CHECK(uw_last_score(2, 128, x, 8, &w) == -1.25f);
+    CHECK(w == 0.5f);
+    CHECK(uw_last_score(2, 0, x, 8, &w) == -1.0f);
+    CHECK(w == 0.0f);
+    CHECK(uw_last_score(1, 128, x, 8, &w) == -1.0f); /* 1.x: field 58 reserved, ignored */
+    CHECK(w == 0.0f);
+    /* the floor still bounds a frame: phone 2 at -6.5 (ratio -5.5, -6 with the penalty)
+     * costs -6 whatever the weight adds beyond it */
+    for (f = 6; f < 8; f++) x[f * N_PHONES + 2] = -6.5f;
+    CHECK(uw_last_score(2, 256, x, 8, &w) == -3.0f); /* w = 1: -5.5 - 1 -> floor -6 */
+    CHECK(w == 1.0f);
+}
+
 int main(void)
 {
     RUN(test_crc32);
@@ -1172,6 +1224,7 @@ int main(void)
     RUN(test_random_bounds);
     RUN(test_fuzz);
     RUN(test_phone_mean);
+    RUN(test_uncertainty_weight);
     printf("%d passed, %d failed\n", g_tests_passed, g_tests_failed);
     return g_tests_failed == 0 ? 0 : 1;
 }
