@@ -57,6 +57,9 @@ def _enroll_parser() -> argparse.ArgumentParser:
     p.add_argument("--states-per-phone", type=int, default=None, metavar="N",
                    help="HMM states per phone = shortest phone in 10 ms frames, the same for every "
                         "phone (1-8; default: each phone its measured minimum, 4-8, docs/decoder.md)")
+    p.add_argument("--uncertainty-weight", type=float, default=None, metavar="W",
+                   help="decoder penalty on frames where the acoustic model is unsure (0-4, default 0.5, "
+                        "docs/decoder.md); 0 writes format 1.1, for devices whose firmware predates format 2.0")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     return p
 
@@ -142,7 +145,8 @@ def enroll_main(argv: Sequence[str] | None = None) -> int:
         extra = {} if args.states_per_phone is None else {"states_per_phone": args.states_per_phone}
         result = enroll(args.texts, args.lang, threshold=args.threshold,
                         max_false_alarms_per_hour=args.max_false_alarms_per_hour,
-                        recordings=args.recording, strict=args.strict, **extra)
+                        recordings=args.recording, strict=args.strict,
+                        uncertainty_weight=args.uncertainty_weight, **extra)
         result.model.save(out)
     except KwsError as exc:
         return _fail("kws-enroll", str(exc))

@@ -11,6 +11,7 @@ on real keyword-free speech (kws/calibration.py, docs/calibration.md). A quality
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
@@ -20,6 +21,10 @@ import numpy as np
 from .errors import KwsError, PronunciationError
 from .graph import DEFAULT_STATES_PER_PHONE, build_graph, phone_min_frames
 from .model_file import DEFAULT_UNCERTAINTY_WEIGHT, KeywordModel
+
+#: Largest uncertainty weight enrolment accepts (the gain is flat from 0.4 to 0.7 and falls
+#: off beyond 1, docs/decoder.md).
+MAX_UNCERTAINTY_WEIGHT = 4.0
 from .phonesets import get_phone_set
 from .pronunciation import Pronunciation, Word, pronounce
 from . import calibration as cal
@@ -145,14 +150,15 @@ def _best_scores(model: KeywordModel, logpost: np.ndarray) -> np.ndarray:
     return sc.max(axis=0) if len(logpost) else np.full(len(model.keywords), -np.inf)
 
 
-def _pick_variant(pron: Pronunciation, logposts, phone_set, states_per_phone: int | Mapping[str, int]):
+def _pick_variant(pron: Pronunciation, logposts, phone_set, states_per_phone: int | Mapping[str, int],
+                  weight: float = DEFAULT_UNCERTAINTY_WEIGHT):
     """The single-variant pronunciation that fits the recordings best, and its scores."""
     combos = list(itertools.islice(itertools.product(*[w.variants for w in pron.words]),
                                    MAX_VARIANT_COMBINATIONS))
     cands = [_single_variant(pron, c) for c in combos]
     graphs = [build_graph(p, phone_set, threshold=0.0, states_per_phone=states_per_phone, name=f"v{i}")
               for i, p in enumerate(cands)]
-    model = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=DEFAULT_UNCERTAINTY_WEIGHT)
+    model = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=weight)
     scores = np.array([_best_scores(model, lp) for _, lp in logposts])  # recordings x variants
     finite = np.where(np.isfinite(scores), scores, -100.0)
     best = int(np.argmax(finite.mean(axis=0)))
@@ -169,8 +175,13 @@ def _check_budget(value) -> float:
 # --------------------------------------------------------------------------- enrolment
 def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: float | None,
                         budget: float | None, states_per_phone: int | None, cache, recordings,
-                        base: KeywordModel | None, strict: bool) -> Enrollment:
+                        base: KeywordModel | None, strict: bool, weight: float | None = None) -> Enrollment:
     phone_set = get_phone_set(lang)
+    if weight is None:
+        weight = base.uncertainty_weight if base is not None else DEFAULT_UNCERTAINTY_WEIGHT
+    elif not (math.isfinite(weight) and 0.0 <= weight <= MAX_UNCERTAINTY_WEIGHT):
+        raise KwsError(f"uncertainty weight must be 0 to {MAX_UNCERTAINTY_WEIGHT:g} (got {weight}); "
+                       f"the default is {DEFAULT_UNCERTAINTY_WEIGHT:g}, 0 writes format 1.1")
     if states_per_phone is None:  # measured per-phone minimum durations, else the default count
         states_per_phone = phone_min_frames(phone_set) or DEFAULT_STATES_PER_PHONE
     explicit_budget = budget is not None
@@ -186,13 +197,13 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
         if len(recordings) > MAX_RECORDINGS:
             raise RecordingError(f"{len(recordings)} recordings given; give one to {MAX_RECORDINGS}")
         logposts = _recording_logposts(recordings, lang)
-        chosen, rec_scores, n_variants = _pick_variant(prons[0], logposts, phone_set, states_per_phone)
+        chosen, rec_scores, n_variants = _pick_variant(prons[0], logposts, phone_set, states_per_phone, weight)
         prons = [chosen]
         rec_info = (logposts, rec_scores, n_variants)
 
     graphs = [build_graph(p, phone_set, threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
                           states_per_phone=states_per_phone) for p in prons]
-    new = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=DEFAULT_UNCERTAINTY_WEIGHT)
+    new = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=weight)
     if base is not None:  # added keywords are scored on the scale of the model they join
         new.refractory_frames, new.hold_frames = base.refractory_frames, base.hold_frames
         new.emission_floor, new.frame_shift_ms = base.emission_floor, base.frame_shift_ms
@@ -304,6 +315,7 @@ def enroll(
     recordings: Sequence[str | os.PathLike | np.ndarray] | None = None,
     strict: bool = False,
     cache: "cal.NegativeCache | str | os.PathLike | None" = None,
+    uncertainty_weight: float | None = None,
 ) -> Enrollment:
     """Compile one or more wake words typed as text into one calibrated keyword model.
 
@@ -322,11 +334,15 @@ def enroll(
     wake word) pick the pronunciation variant that fits the speaker and are checked for
     detection with margin. ``strict`` turns weak-wake-word warnings into
     :class:`WeakWakeWordError`. All errors are :class:`kws.KwsError` with one line.
+
+    ``uncertainty_weight`` (default :data:`~kws.model_file.DEFAULT_UNCERTAINTY_WEIGHT`,
+    0.5) is the decoder's penalty on unsure frames (docs/decoder.md); 0 writes a format-1.1
+    model, which devices whose firmware predates format 2.0 can still read.
     """
     prons = _pronounce_all(texts, lang)
     return _compile_and_report(prons, lang, threshold=threshold, budget=max_false_alarms_per_hour,
                                states_per_phone=states_per_phone, cache=cache, recordings=recordings,
-                               base=None, strict=strict)
+                               base=None, strict=strict, weight=uncertainty_weight)
 
 
 def add_keywords(model: KeywordModel, texts: str | Iterable[str], *, threshold: float | None = None,

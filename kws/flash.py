@@ -135,6 +135,7 @@ class ModelHeader:
     phone_set_id: int
     n_phones: int
     n_keywords: int
+    version_major: int = 1
 
 
 def read_model_header(data: bytes) -> ModelHeader:
@@ -147,7 +148,7 @@ def read_model_header(data: bytes) -> ModelHeader:
     zeroed = data[:12] + b"\0\0\0\0" + data[16:]
     if zlib.crc32(zeroed) != crc:
         raise FlashError("keyword model is corrupt (checksum mismatch)")
-    return ModelHeader(len(data), zlib.crc32(data), ps, n_phones, n_kw)
+    return ModelHeader(len(data), zlib.crc32(data), ps, n_phones, n_kw, struct.unpack_from("<H", data, 4)[0])
 
 
 def phone_set_name(id_: int) -> str:
@@ -411,6 +412,9 @@ def _refusal(step: str, r: bytes, hdr: ModelHeader, lim: DeviceLimits) -> str:
                 f"the device runs {phone_set_name(lim.phone_set_id)}")
     if status == 10:
         return "model too large for the device's RAM (too many keywords or states for its decoder); the previous model stays active"
+    if status == 9 and len(r) > 2 and r[2] == 4:
+        return (f"the device's firmware does not read keyword-model format {hdr.version_major}.x: update its "
+                f"firmware, or enrol for it with --uncertainty-weight 0 (format 1.1); the previous model stays active")
     if status == 9 and len(r) > 2:
         return f"the device refused the model: {KWS_STATUS.get(r[2], r[2])}; the previous model stays active"
     return f"{step} failed: {STATUS.get(status, f'status {status}')}; the previous model stays active"

@@ -249,3 +249,35 @@ def test_enroll_states_per_phone(tmp_path, capsys):
     msg = one_line_error(capsys, enroll_main(["computer", "--lang", "en", "-o", str(tmp_path / "x.kwm"),
                                               "--states-per-phone", "9"]), "kws-enroll")
     assert "--states-per-phone must be 1 to 8" in msg
+
+
+# --------------------------------------------------------------------------- format 2.0
+def test_enroll_uncertainty_weight_sets_the_format(tmp_path, capsys):
+    """Default: format 2.0 with weight 0.5; --uncertainty-weight 0 writes 1.1 (for devices
+    whose firmware predates 2.0), and its calibrated threshold is on the other scale."""
+    new, old = tmp_path / "new.kwm", tmp_path / "old.kwm"
+    assert enroll_main(["hey jarvis", "--lang", "en", "-o", str(new)]) == 0
+    assert enroll_main(["hey jarvis", "--lang", "en", "-o", str(old), "--uncertainty-weight", "0"]) == 0
+    capsys.readouterr()
+    a, b = KeywordModel.load(new), KeywordModel.load(old)
+    assert (a.format_version, a.uncertainty_weight) == ("2.0", 0.5)
+    assert (b.format_version, b.uncertainty_weight) == ("1.1", 0.0)
+    assert new.read_bytes()[4:6] == b"\x02\x00" and old.read_bytes()[4:6] == b"\x01\x00"
+    # the weight lowers every score, so the same budget takes a lower threshold
+    assert a.keywords[0].threshold < b.keywords[0].threshold
+    assert model_main(["inspect", str(new), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["format_version"] == "2.0" and info["uncertainty_weight"] == 0.5
+    # keywords added to a model are scored on its scale: a 1.1 model stays 1.1
+    assert model_main(["add", str(old), "computer"]) == 0
+    capsys.readouterr()
+    grown = KeywordModel.load(old)
+    assert grown.names == ["hey jarvis", "computer"] and grown.format_version == "1.1"
+
+
+@pytest.mark.parametrize("w", ["-0.1", "5", "nan"])
+def test_enroll_bad_uncertainty_weight_is_one_line(tmp_path, capsys, w):
+    path = tmp_path / "x.kwm"
+    code = enroll_main(["hey jarvis", "--lang", "en", "-o", str(path), "--uncertainty-weight", w])
+    assert "uncertainty weight must be 0 to 4" in one_line_error(capsys, code, "kws-enroll")
+    assert not path.exists()

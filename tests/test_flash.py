@@ -635,3 +635,29 @@ def test_flashed_model_detects_on_speech(elf, tmp_path):
     assert [d.keyword for d in got] == [h[0] for h in host]
     for h, d in zip(host, got):
         assert abs(d.start - h[2]) <= 1 and abs(d.end - h[3]) <= 1
+
+
+@needs_fw
+def test_firmware_from_before_format_2_refuses_a_2_0_model_and_keeps_its_own(tmp_path):
+    """A device whose firmware reads only format 1.x (built here with KWS_FORMAT_MAJOR=1)
+    refuses a 2.0 model (uncertainty weight) with a line that says what to do, keeps its
+    model, and takes the same keywords enrolled as format 1.1 (weight 0)."""
+    old_elf = fw.build(build_dir=tmp_path / "fw_1x", extra_cflags="-DKWS_FORMAT_MAJOR=1")
+    dev = fw.SerialDevice(tmp_path / "flash.bin", boot_args=["phoneset", str(ENGLISH.id)], elf=old_elf)
+    dev.start()
+    try:
+        m = make_model({"jarvis": KW["jarvis"]})
+        m.uncertainty_weight = 0.5
+        v2 = _write(tmp_path / "v2.kwm", m.to_bytes())
+        assert v2.read_bytes()[4:6] == b"\x02\x00"
+        r = kws_flash("--port", dev.url, str(v2))
+        assert r.returncode == 1
+        assert r.stderr.strip().splitlines()[-1] == (
+            "kws-flash: error: the device's firmware does not read keyword-model format 2.x: update its "
+            "firmware, or enrol for it with --uncertainty-weight 0 (format 1.1); the previous model stays active")
+        assert _active(info(dev.url)) == ("built-in", 0, ["hey jarvis"])
+        m.uncertainty_weight = 0.0
+        res = flash_ok(dev.url, _write(tmp_path / "v1.kwm", m.to_bytes()))
+        assert _active(res["info"])[2] == ["jarvis"]
+    finally:
+        dev.kill()

@@ -25,8 +25,12 @@ extern "C" {
 #define KWS_VERSION_MAJOR 1
 #define KWS_VERSION_MINOR 0
 
-/* Newest model-file major version this reader understands (it reads 1 to this). */
+/* Newest model-file major version this reader understands (it reads 1 to this).
+ * Overridable only to build a reader of an older release (tests/test_flash.py builds
+ * firmware with -DKWS_FORMAT_MAJOR=1 to check what a device from before 2.0 does). */
+#ifndef KWS_FORMAT_MAJOR
 #define KWS_FORMAT_MAJOR 2
+#endif
 
 typedef enum kws_status {
     KWS_OK = 0,
