@@ -412,8 +412,17 @@ def rate_at(t: float, scores: np.ndarray, hours: float, tail=None) -> float:
     return float(fit if _fit_decides(count, tail) else max(emp, fit))
 
 
-def choose_threshold(scores: np.ndarray, hours: float, budget: float) -> Calibration:
-    """Lowest threshold at which the keyword fires at most ``budget`` times per hour."""
+def min_threshold(model: KeywordModel) -> float:
+    """The lowest threshold calibration sets for ``model``: :data:`MIN_THRESHOLD`, lowered
+    by the model's uncertainty weight (format 2.0), which lowers every score it makes
+    (by 0.16-0.53 for the bench keywords' calibrated thresholds at w = 0.5, docs/calibration.md)."""
+    return MIN_THRESHOLD - float(getattr(model, "uncertainty_weight", 0.0))
+
+
+def choose_threshold(scores: np.ndarray, hours: float, budget: float,
+                     floor: float = MIN_THRESHOLD) -> Calibration:
+    """Lowest threshold at which the keyword fires at most ``budget`` times per hour
+    (never below ``floor``, :func:`min_threshold`)."""
     scores = np.sort(np.asarray(scores, np.float64))[::-1]
     if hours <= 0:
         raise CalibrationUnavailable("no negative speech left to calibrate on")
@@ -433,8 +442,8 @@ def choose_threshold(scores: np.ndarray, hours: float, budget: float) -> Calibra
         if t_fit > t:
             t, method = t_fit, "tail-fit"
     reachable = True
-    if t < MIN_THRESHOLD:  # negatives never come close: do not open the keyword up to anything
-        t, method = MIN_THRESHOLD, "floor"
+    if t < floor:  # negatives never come close: do not open the keyword up to anything
+        t, method = floor, "floor"
     if t > 0.0:
         t = 0.0
     t = float(np.float32(t))
@@ -538,7 +547,7 @@ def calibrate(model: KeywordModel, cache: NegativeCache, budget: float,
         if explicit is not None:
             out.append(KeywordCalibration(None, float(explicit), 0.0, hours, closest[k], 0, ref))
             continue
-        c = choose_threshold(scores, hours, budget)
+        c = choose_threshold(scores, hours, budget, min_threshold(model))
         out.append(KeywordCalibration(c, c.threshold, c.expected_fa_per_hour, hours, closest[k], 0, ref))
     for rnd in range(EXACT_ROUNDS + 1):
         res = scan(_with_thresholds(model, [c.threshold for c in out]), cache, at_model_thresholds=True,

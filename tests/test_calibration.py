@@ -171,6 +171,17 @@ def test_threshold_never_below_the_floor():
     assert c.threshold == cal.MIN_THRESHOLD
 
 
+def test_floor_follows_the_uncertainty_weight():
+    """Format-2.0 keywords score lower (the weight's penalty), so the lowest threshold
+    calibration sets moves down with the weight; 1.x keywords keep MIN_THRESHOLD."""
+    import dataclasses
+    m = enroll(["computer"], "en", threshold=-1.0, uncertainty_weight=0.0).model
+    assert cal.min_threshold(m) == cal.MIN_THRESHOLD
+    assert cal.min_threshold(dataclasses.replace(m, uncertainty_weight=0.5)) == cal.MIN_THRESHOLD - 0.5
+    c = cal.choose_threshold(np.array([-5.0, -4.5, -4.0]), 1.0, 60.0, floor=cal.MIN_THRESHOLD - 0.5)
+    assert c.threshold == cal.MIN_THRESHOLD - 0.5 and c.method == "floor"
+
+
 def test_contains_keyword():
     assert cal.contains_keyword("Hey, JARVIS! how are you", "hey jarvis", "en")
     assert not cal.contains_keyword("hey jarvisson", "hey jarvis", "en")
