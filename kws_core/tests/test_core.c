@@ -1105,7 +1105,10 @@ static const tstate pm_states[5] = {
 };
 static const tkeyword pm_keyword[1] = {{"ab", "a | b", -3.0f, 100, 5, pm_states}};
 
-static float pm_last_score(int phone_mean, const float *x, uint32_t nf)
+/* Last frame's score of pm_keyword over x[0..nf), from a file of format major.0 with
+ * header field 58 set to field58; *w_out gets the uncertainty weight the parser read. */
+static float pm_score_as(int phone_mean, uint16_t major, uint16_t field58, const float *x,
+                         uint32_t nf, float *w_out)
 {
     tmodel tm = two_kw_model();
     tdec t;
@@ -1115,10 +1118,13 @@ static float pm_last_score(int phone_mean, const float *x, uint32_t nf)
     tm.n_keywords = 1;
     tm.keywords = pm_keyword;
     size = build_model(&tm, t.mb.b, MODEL_CAP, NULL);
+    put_u16(t.mb.b + 4, major);
+    put_u16(t.mb.b + 58, field58);
     put_u16(t.mb.b + 64 + 26, phone_mean ? KWS_KW_PHONE_MEAN : 0u);
     fix_crc(t.mb.b, size);
     CHECK_STATUS(kws_model_parse(t.mb.b, size, 0, &t.model), KWS_OK);
     CHECK(t.model.keywords[0].flags == (phone_mean ? KWS_KW_PHONE_MEAN : 0u));
+    *w_out = t.model.uncertainty_weight;
     t.mem = malloc(kws_decoder_size(&t.model));
     CHECK_STATUS(kws_decoder_init(&t.model, t.mem, kws_decoder_size(&t.model), &t.dec), KWS_OK);
     CHECK(nf <= 16u);
@@ -1126,6 +1132,12 @@ static float pm_last_score(int phone_mean, const float *x, uint32_t nf)
     CHECK(done == nf);
     tdec_close(&t);
     return sc[nf - 1u];
+}
+
+static float pm_last_score(int phone_mean, const float *x, uint32_t nf)
+{
+    float w;
+    return pm_score_as(phone_mean, 1, 0, x, nf, &w);
 }
 
 static void pm_frame(float *x, uint32_t best, uint32_t other, float other_v)
@@ -1158,31 +1170,6 @@ static void test_phone_mean(void)
  * nothing. Frames: 6 of phone 1 best at -1, then 2 where phone 5 is best at -1
  * and phone 2 at -3 (ratio -2). By phone: (0 + (-2 + 0.5 * -1)) / 2 = -1.25 with
  * w = 0.5; a 1.x file's field 58 is reserved and changes nothing. */
-static float uw_last_score(uint16_t major, uint16_t field58, const float *x, uint32_t nf, float *w_out)
-{
-    tmodel tm = two_kw_model();
-    tdec t;
-    float sc[16];
-    kws_detection out[1];
-    uint32_t done = 0, n_out = 0, size;
-    tm.n_keywords = 1;
-    tm.keywords = pm_keyword;
-    size = build_model(&tm, t.mb.b, MODEL_CAP, NULL);
-    put_u16(t.mb.b + 4, major);
-    put_u16(t.mb.b + 58, field58);
-    put_u16(t.mb.b + 64 + 26, KWS_KW_PHONE_MEAN);
-    fix_crc(t.mb.b, size);
-    CHECK_STATUS(kws_model_parse(t.mb.b, size, 0, &t.model), KWS_OK);
-    *w_out = t.model.uncertainty_weight;
-    t.mem = malloc(kws_decoder_size(&t.model));
-    CHECK_STATUS(kws_decoder_init(&t.model, t.mem, kws_decoder_size(&t.model), &t.dec), KWS_OK);
-    CHECK(nf <= 16u);
-    CHECK_STATUS(kws_decoder_process(t.dec, x, nf, out, 1, &done, &n_out, sc), KWS_OK);
-    CHECK(done == nf);
-    tdec_close(&t);
-    return sc[nf - 1u];
-}
-
 static void test_uncertainty_weight(void)
 {
     float x[16 * N_PHONES], w = -1.0f;
@@ -1192,16 +1179,16 @@ static void test_uncertainty_weight(void)
         x[f * N_PHONES + (f < 6 ? 1u : 5u)] = -1.0f;
         if (f >= 6) x[f * N_PHONES + 2] = -3.0f;
     }
-    CHECK(uw_last_score(2, 128, x, 8, &w) == -1.25f);
+    CHECK(pm_score_as(1, 2, 128, x, 8, &w) == -1.25f);
     CHECK(w == 0.5f);
-    CHECK(uw_last_score(2, 0, x, 8, &w) == -1.0f);
+    CHECK(pm_score_as(1, 2, 0, x, 8, &w) == -1.0f);
     CHECK(w == 0.0f);
-    CHECK(uw_last_score(1, 128, x, 8, &w) == -1.0f); /* 1.x: field 58 reserved, ignored */
+    CHECK(pm_score_as(1, 1, 128, x, 8, &w) == -1.0f); /* 1.x: field 58 reserved, ignored */
     CHECK(w == 0.0f);
     /* the floor still bounds a frame: phone 2 at -6.5 (ratio -5.5, -6 with the penalty)
      * costs -6 whatever the weight adds beyond it */
     for (f = 6; f < 8; f++) x[f * N_PHONES + 2] = -6.5f;
-    CHECK(uw_last_score(2, 256, x, 8, &w) == -3.0f); /* w = 1: -5.5 - 1 -> floor -6 */
+    CHECK(pm_score_as(1, 2, 256, x, 8, &w) == -3.0f); /* w = 1: -5.5 - 1 -> floor -6 */
     CHECK(w == 1.0f);
 }
 
