@@ -40,6 +40,9 @@ MODELS: list[tuple[str, list[str], str, dict, dict]] = [
      {"hold_frames": 0, "refractory_frames": 0}),
     ("en_floor", ["ok computer"], "en", {},
      {"emission_floor": -3.0e38, "hold_frames": 1, "refractory_frames": 1}),
+    # enrolment writes format 2.0 (uncertainty weight 0.5); these cover 1.1 and a large weight
+    ("en_format_1_1", ["hey jarvis"], "en", {"uncertainty_weight": 0.0}, {}),
+    ("ko_heavy_weight", ["자비스야"], "ko", {"uncertainty_weight": 4.0}, {}),
 ]
 
 
@@ -67,7 +70,7 @@ def damaged(name: str, good: bytes) -> dict[str, bytes]:
     out[f"{name}_bad_truncated.kwm"] = good[: len(good) // 2]
     out[f"{name}_bad_header_only.kwm"] = good[:HEADER]
     edit("magic", lambda b: b.__setitem__(slice(0, 4), b"KWSX"))
-    edit("version", lambda b: struct.pack_into("<H", b, 4, 2))
+    edit("version", lambda b: struct.pack_into("<H", b, 4, 3))  # newer than any reader (2.x is valid)
     edit("minor", lambda b: struct.pack_into("<H", b, 6, 7))
     edit("crc", lambda b: b.__setitem__(len(b) - 1, b[-1] ^ 0x01), crc=False)
     edit("file_size", lambda b: struct.pack_into("<I", b, 8, len(b) + 4), crc=False)
