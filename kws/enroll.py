@@ -247,7 +247,7 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
             keyword=kw.name, pronunciation=str(pron), syllables=rep.count_syllables(pron),
             phones=rep.count_phones(pron), threshold=float(kw.threshold),
             expected_fa_per_hour=kw.expected_fa_per_hour if kw.expected_fa_per_hour >= 0 else None,
-            calibration=info, closest=closest)
+            calibration=info, closest=closest, uncertainty_weight=new.uncertainty_weight)
         rep.add_length_warnings(r, lang)
         rep.add_calibration_warnings(r)
         reports.append(r)

@@ -84,3 +84,26 @@ def test_report_is_json_ready(cache):
     row = res.summary()[0]
     assert row["expected_fa_per_hour"] == pytest.approx(res.model.keywords[0].expected_fa_per_hour)
     assert "\n".join(rep.format_text(res.report)).count("false alarms/h expected") == 1
+
+
+def test_quality_reads_thresholds_on_one_scale_whatever_the_weight():
+    """A format-2.0 keyword's threshold is lower by about 0.6 x its uncertainty weight
+    (the weight lowers every score): the quality rules shift it back, so the same
+    keyword rates the same in either format, and 'tight' means the same."""
+    from kws import report as rep
+
+    def kr(threshold: float, weight: float) -> "rep.KeywordReport":
+        r = rep.KeywordReport(keyword="x", pronunciation="x", syllables=3, phones=6, threshold=threshold,
+                              expected_fa_per_hour=0.5, calibration={"calibrated": True, "budget": 0.5},
+                              uncertainty_weight=weight)
+        rep.add_calibration_warnings(r)
+        r.quality = rep.quality(r)
+        return r
+
+    old, new = kr(-0.9, 0.0), kr(-0.9 - rep.THRESHOLD_SHIFT_PER_WEIGHT * 0.5, 0.5)
+    assert old.quality == new.quality < 100
+    assert kr(-0.9, 0.5).quality < new.quality  # the same number is a tighter threshold at w = 0.5
+    assert [w.code for w in kr(-0.1, 0.0).warnings] == ["tight"]
+    assert [w.code for w in kr(-0.1 - 0.3, 0.5).warnings] == ["tight"]
+    assert kr(-0.4, 0.0).warnings == []  # -0.4 is not tight on the 1.1 scale, but at w = 0.5
+    assert [w.code for w in kr(-0.4, 0.5).warnings] == ["tight"]  # it is (-0.1 on the 1.1 scale)
