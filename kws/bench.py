@@ -730,24 +730,23 @@ def keyword_table(names: list[str], thresholds: list[float], grid: list[float], 
     up to ``fa_list`` with the best others of that level, then of the floor decode).
     ``hours``: the negative hours, one figure for all keywords or one per keyword."""
     rows = []
-    all_hours = hours
     for name, thr in zip(names, thresholds):
-        hours = all_hours[name] if isinstance(all_hours, dict) else all_hours
+        kw_hours = hours[name] if isinstance(hours, dict) else hours
         best_l = [np.array(sc.best[name], float) for sc in levels]
         fa_l = [np.array([x[3] for x in sc.fas[name]], float) for sc in levels]
-        row: dict = {"keyword": name, "positives": int(len(stored.best[name])), "negative_hours": round(hours, 4)}
+        row: dict = {"keyword": name, "positives": int(len(stored.best[name])), "negative_hours": round(kw_hours, 4)}
         lows = [thr]
         for bud in BUDGETS:
-            frr, t = frr_at_budget_levels(grid, best_l, fa_l, hours, bud)
+            frr, t = frr_at_budget_levels(grid, best_l, fa_l, kw_hours, bud)
             row[f"frr_at_{bud:g}_fa_per_h"] = frr
             row[f"threshold_at_{bud:g}_fa_per_h"] = t if math.isfinite(t) else None
             if math.isfinite(t):
                 lows.append(t)
         frr_s, fah_s = rates_at(np.array(stored.best[name], float),
-                                np.array([x[3] for x in stored.fas[name]], float), hours, -math.inf)
+                                np.array([x[3] for x in stored.fas[name]], float), kw_hours, -math.inf)
         row.update(stored_threshold=thr, frr_at_stored=frr_s, fa_per_h_at_stored=fah_s,
                    false_alarms_at_stored=len(stored.fas[name]))
-        th, frr_c, fah_c = sweep_levels(grid, best_l, fa_l, hours)
+        th, frr_c, fah_c = sweep_levels(grid, best_l, fa_l, kw_hours)
         row["det_curve"] = {"threshold": th.round(4).tolist(), "frr": frr_c.round(5).tolist(),
                             "fa_per_h": fah_c.round(4).tolist()}
         floor = min(lows)

@@ -152,14 +152,13 @@ def quantise(logpost: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 
 
 def dequantise(counts: np.ndarray, phones: np.ndarray, values: np.ndarray, n_phones: int,
-               best: np.ndarray | None = None) -> np.ndarray:
+               best: np.ndarray) -> np.ndarray:
     """Log-posteriors back from :func:`quantise` (phones outside the band at :data:`OUTSIDE`
-    below the best); without ``best`` the best phone of every frame is at 0."""
+    below the best)."""
     out = np.full((len(counts), n_phones), OUTSIDE, np.float32)
     rows = np.repeat(np.arange(len(counts)), counts.astype(np.int64))
     out[rows, phones.astype(np.int64)] = -values.astype(np.float32) / STEP
-    if best is not None:
-        out -= (best.astype(np.float32) / STEP)[:, None]
+    out -= (best.astype(np.float32) / STEP)[:, None]
     return out
 
 
@@ -416,7 +415,7 @@ def min_threshold(model: KeywordModel) -> float:
     """The lowest threshold calibration sets for ``model``: :data:`MIN_THRESHOLD`, lowered
     by the model's uncertainty weight (format 2.0), which lowers every score it makes
     (by 0.16-0.53 for the bench keywords' calibrated thresholds at w = 0.5, docs/calibration.md)."""
-    return MIN_THRESHOLD - float(getattr(model, "uncertainty_weight", 0.0))
+    return MIN_THRESHOLD - float(model.uncertainty_weight)
 
 
 def choose_threshold(scores: np.ndarray, hours: float, budget: float,

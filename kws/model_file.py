@@ -75,11 +75,17 @@ class KeywordModel:
     def format_version(self) -> str:
         """The format version the file is (or would be) written in: ``2.0`` when the
         uncertainty weight is used, else ``1.0`` or ``1.1`` by the keywords' flags."""
-        if self._weight_q():
-            return f"2.{self.version_minor if self.version_major == 2 else 0}"
+        major, minor = self._version(self._weight_q())
+        return f"{major}.{minor}"
+
+    def _version(self, weight_q: int) -> tuple[int, int]:
+        """(major, minor) of the file: 2.x with a weight; 1.1 features (phone scoring,
+        PHONE_START) make a 1.x file 1.1, otherwise it keeps its minor version."""
+        if weight_q:
+            return 2, (self.version_minor if self.version_major == 2 else 0)
         uses_1_1 = any(k.phone_mean or any(st.flags & STATE_PHONE_START for st in k.states)
                        for k in self.keywords)
-        return f"1.{max(self.version_minor, 1) if uses_1_1 else self.version_minor}"
+        return 1, (max(self.version_minor, 1) if uses_1_1 else self.version_minor)
 
     def _weight_q(self) -> int:
         w = self.uncertainty_weight
@@ -133,10 +139,8 @@ class KeywordModel:
                 st_recs += _STATE.pack(st.phone, st.flags, len(st.preds), len(arcs))
                 arcs.extend(st.preds)
             first += n
-        # 1.1 features (phone scoring, PHONE_START) make the file 1.1; a 1.0 model stays 1.0;
-        # an uncertainty weight makes it 2.0
         weight_q = self._weight_q()
-        major, minor = (int(v) for v in self.format_version.split("."))
+        major, minor = self._version(weight_q)
         arc_bytes = struct.pack(f"<{len(arcs)}H", *arcs)
         kw_off = HEADER_SIZE
         st_off = kw_off + len(kw_recs)
