@@ -70,3 +70,18 @@ def test_phone_set_mismatch_is_one_line(tiny):
     en = enroll(["hey jarvis"], "en").model
     with pytest.raises(ModelFormatError, match="phone set en-v1.*ko-v1"):
         Detector(en, acoustic=tiny)
+
+
+def test_detector_is_part_of_the_public_api(tiny, ko_model):
+    # The README and the guide name `kws.Detector`; it is loaded lazily (the TFLite
+    # runtime), so a typo in kws/__init__.py only shows when someone uses it.
+    import kws
+    import kws.detector
+
+    assert kws.Detector is kws.detector.Detector
+    assert kws.detect_files is kws.detector.detect_files
+    assert {"Detector", "detect_files"} <= set(kws.__all__)
+    det = kws.Detector(ko_model, acoustic=tiny)
+    assert det.detect(noise_audio(1)) == Detector(ko_model, acoustic=tiny).detect(noise_audio(1))
+    with pytest.raises(AttributeError, match="no attribute 'Detectorr'"):
+        kws.Detectorr  # noqa: B018
