@@ -140,6 +140,36 @@ def test_model_header_checks():
     assert flash.read_model_header(padded(kwm, 4096)).size == 4096
 
 
+def _c_arrays(text: str) -> list[bytes]:
+    """The uint32 arrays of a generated default_model.c, as bytes, in file order."""
+    import re
+    out = []
+    for body in re.findall(r"fw_default_model\[\d+\] = \{(.*?)\};", text, re.S):
+        words = [int(w, 16) for w in re.findall(r"0x([0-9a-f]{8})u", body)]
+        out.append(struct.pack(f"<{len(words)}I", *words))
+    return out
+
+
+def test_builtin_model_is_format_2_with_a_1x_fallback():
+    """The firmware's built-in model (what a device runs when no flashed slot is valid) is
+    the current format, scored with the uncertainty weight; a firmware built as a 1.x
+    reader compiles the same keyword as format 1.1 instead, so it still boots on a model
+    it can parse. The committed file is exactly what the generator writes for the two."""
+    from kws.model_file import KeywordModel
+    text = (ROOT / "firmware" / "src" / "default_model.c").read_text()
+    new, old = _c_arrays(text)
+    a, b = KeywordModel.from_bytes(new), KeywordModel.from_bytes(old)
+    assert a.format_version.startswith("2.") and a.uncertainty_weight > 0
+    assert b.format_version == "1.1" and b.uncertainty_weight == 0
+    assert a.names == b.names == ["hey jarvis"] and a.phone_set.id == b.phone_set.id == ENGLISH.id
+    assert all(k.expected_fa_per_hour >= 0 for k in a.keywords + b.keywords)  # calibrated
+    assert text == flash.default_model_c(new, old)
+    assert text.index("#if KWS_FORMAT_MAJOR >= 2") < text.index("#else") < text.index("#endif")
+    assert flash.default_model_c(old).count("fw_default_model[") == 1  # one model, no #if
+    with pytest.raises(ValueError, match="want a 2.x model and a 1.x legacy one"):
+        flash.default_model_c(old, new)
+
+
 def test_cli_usage_errors(tmp_path):
     assert kws_flash().returncode == 2
     r = kws_flash("--port", "socket://127.0.0.1:1")
