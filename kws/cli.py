@@ -59,7 +59,7 @@ def _enroll_parser() -> argparse.ArgumentParser:
                         "phone (1-8; default: each phone its measured minimum, 4-8, docs/decoder.md)")
     p.add_argument("--uncertainty-weight", type=float, default=None, metavar="W",
                    help="decoder penalty on frames where the acoustic model is unsure (0-4, default 0.5, "
-                        "docs/decoder.md); 0 writes format 1.1, for devices whose firmware predates format 2.0")
+                        "docs/decoder.md); 0 writes format 1.1, for devices whose firmware predates format 2.1")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     return p
 
@@ -197,6 +197,7 @@ def _model_info(path: str, model) -> dict:
         "hold_frames": model.hold_frames,
         "emission_floor": model.emission_floor,
         "uncertainty_weight": model.uncertainty_weight,
+        "best_phone_pays": bool(model.best_pays and model.uncertainty_weight > 0),
         "keywords": [
             {"keyword": k.name, "pronunciation": k.pronunciation, "states": len(k.states),
              "arcs": k.n_arcs, "max_frames": k.max_frames, "threshold": k.threshold,
@@ -262,7 +263,8 @@ def model_main(argv: Sequence[str] | None = None) -> int:
     print(f"{args.model}: keyword model v{info['format_version']}, {size} bytes, "
           f"phone set {model.phone_set.name} (id 0x{model.phone_set.id:08x}, {len(model.phone_set)} phones)")
     print(f"decoder: hold {model.hold_frames} frames, refractory {model.refractory_frames} frames, "
-          f"emission floor {model.emission_floor:g}, uncertainty weight {model.uncertainty_weight:g}")
+          f"emission floor {model.emission_floor:g}, uncertainty weight {model.uncertainty_weight:g}"
+          + (" (paid by the best phone too)" if info["best_phone_pays"] else ""))
     for k in info["keywords"]:
         fa = k["expected_fa_per_hour"]
         fa_text = "not calibrated" if fa is None else f"{fa:.2g} false alarms/h expected"

@@ -158,7 +158,7 @@ def _pick_variant(pron: Pronunciation, logposts, phone_set, states_per_phone: in
     cands = [_single_variant(pron, c) for c in combos]
     graphs = [build_graph(p, phone_set, threshold=0.0, states_per_phone=states_per_phone, name=f"v{i}")
               for i, p in enumerate(cands)]
-    model = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=weight)
+    model = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=weight, best_pays=weight > 0)
     scores = np.array([_best_scores(model, lp) for _, lp in logposts])  # recordings x variants
     finite = np.where(np.isfinite(scores), scores, -100.0)
     best = int(np.argmax(finite.mean(axis=0)))
@@ -203,11 +203,11 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
 
     graphs = [build_graph(p, phone_set, threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
                           states_per_phone=states_per_phone) for p in prons]
-    new = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=weight)
+    new = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=weight, best_pays=weight > 0)
     if base is not None:  # added keywords are scored on the scale of the model they join
         new.refractory_frames, new.hold_frames = base.refractory_frames, base.hold_frames
         new.emission_floor, new.frame_shift_ms = base.emission_floor, base.frame_shift_ms
-        new.uncertainty_weight = base.uncertainty_weight
+        new.uncertainty_weight, new.best_pays = base.uncertainty_weight, base.best_pays
 
     notes: list[str] = []
     source = None
@@ -247,7 +247,8 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
             keyword=kw.name, pronunciation=str(pron), syllables=rep.count_syllables(pron),
             phones=rep.count_phones(pron), threshold=float(kw.threshold),
             expected_fa_per_hour=kw.expected_fa_per_hour if kw.expected_fa_per_hour >= 0 else None,
-            calibration=info, closest=closest, uncertainty_weight=new.uncertainty_weight)
+            calibration=info, closest=closest, uncertainty_weight=new.uncertainty_weight,
+            best_pays=new.best_pays)
         rep.add_length_warnings(r, lang)
         rep.add_calibration_warnings(r)
         reports.append(r)
@@ -275,7 +276,7 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
     full = KeywordModel(phone_set=phone_set, keywords=(list(base.keywords) if base else []) + graphs,
                         refractory_frames=new.refractory_frames, hold_frames=new.hold_frames,
                         emission_floor=new.emission_floor, frame_shift_ms=new.frame_shift_ms,
-                        uncertainty_weight=new.uncertainty_weight)
+                        uncertainty_weight=new.uncertainty_weight, best_pays=new.best_pays)
     rep.add_confusion(reports, full)
     for r in reports:
         r.quality = rep.quality(r)
@@ -336,8 +337,9 @@ def enroll(
     :class:`WeakWakeWordError`. All errors are :class:`kws.KwsError` with one line.
 
     ``uncertainty_weight`` (default :data:`~kws.model_file.DEFAULT_UNCERTAINTY_WEIGHT`,
-    0.5) is the decoder's penalty on unsure frames (docs/decoder.md); 0 writes a format-1.1
-    model, which devices whose firmware predates format 2.0 can still read.
+    0.5) is the decoder's penalty on unsure frames (docs/decoder.md), paid by every keyword
+    phone (format 2.1); 0 writes a format-1.1 model, which devices whose firmware predates
+    format 2.1 can still read.
     """
     prons = _pronounce_all(texts, lang)
     return _compile_and_report(prons, lang, threshold=threshold, budget=max_false_alarms_per_hour,
@@ -372,4 +374,5 @@ def remove_keywords(model: KeywordModel, names: str | Iterable[str]) -> KeywordM
     return KeywordModel(phone_set=model.phone_set, keywords=keep, refractory_frames=model.refractory_frames,
                         hold_frames=model.hold_frames, emission_floor=model.emission_floor,
                         frame_shift_ms=model.frame_shift_ms, version_minor=model.version_minor,
-                        uncertainty_weight=model.uncertainty_weight, version_major=model.version_major)
+                        uncertainty_weight=model.uncertainty_weight, version_major=model.version_major,
+                        best_pays=model.best_pays)

@@ -136,6 +136,7 @@ class ModelHeader:
     n_phones: int
     n_keywords: int
     version_major: int = 1
+    version_minor: int = 0
 
 
 def read_model_header(data: bytes) -> ModelHeader:
@@ -148,7 +149,8 @@ def read_model_header(data: bytes) -> ModelHeader:
     zeroed = data[:12] + b"\0\0\0\0" + data[16:]
     if zlib.crc32(zeroed) != crc:
         raise FlashError("keyword model is corrupt (checksum mismatch)")
-    return ModelHeader(len(data), zlib.crc32(data), ps, n_phones, n_kw, struct.unpack_from("<H", data, 4)[0])
+    vmaj, vmin = struct.unpack_from("<HH", data, 4)
+    return ModelHeader(len(data), zlib.crc32(data), ps, n_phones, n_kw, vmaj, vmin)
 
 
 def phone_set_name(id_: int) -> str:
@@ -415,6 +417,11 @@ def _refusal(step: str, r: bytes, hdr: ModelHeader, lim: DeviceLimits) -> str:
     if status == 9 and len(r) > 2 and r[2] == 4:
         return (f"the device's firmware does not read keyword-model format {hdr.version_major}.x: update its "
                 f"firmware, or enrol for it with --uncertainty-weight 0 (format 1.1); the previous model stays active")
+    if status == 9 and len(r) > 2 and r[2] == 6 and (hdr.version_major, hdr.version_minor) >= (2, 1):
+        # a 2.0 reader takes 2.1's BEST_PAYS state flag for corruption (the host checked the file)
+        return ("the device refused the model as corrupt: if its firmware predates keyword-model format "
+                f"{hdr.version_major}.{hdr.version_minor}, update it, or enrol for it with --uncertainty-weight 0 "
+                "(format 1.1); the previous model stays active")
     if status == 9 and len(r) > 2:
         return f"the device refused the model: {KWS_STATUS.get(r[2], r[2])}; the previous model stays active"
     return f"{step} failed: {STATUS.get(status, f'status {status}')}; the previous model stays active"
@@ -424,9 +431,10 @@ def default_model_c(data: bytes, legacy: bytes | None = None) -> str:
     """C source of firmware/src/default_model.c for a .kwm (the firmware's built-in model).
 
     ``legacy``, a format-1.x file of the same keywords, is compiled instead when the
-    firmware is built as a 1.x reader (``-DKWS_FORMAT_MAJOR=1``), so that such a build
-    still boots on a model it can read (the built-in model is what a device runs when no
-    flashed slot is valid, so it must always parse)."""
+    firmware is built as a reader of an older format than ``data``'s
+    (``-DKWS_FORMAT_MAJOR=1``, ``-DKWS_FORMAT_MINOR=0``), so that such a build still boots
+    on a model it can read (the built-in model is what a device runs when no flashed slot
+    is valid, so it must always parse)."""
     hdr = read_model_header(data)
     if legacy is None:
         return _C_HEAD + _c_array(data)
@@ -434,8 +442,10 @@ def default_model_c(data: bytes, legacy: bytes | None = None) -> str:
     if old.version_major != 1 or hdr.version_major < 2:
         raise ValueError(f"default_model_c: want a 2.x model and a 1.x legacy one, got "
                          f"{hdr.version_major}.x and {old.version_major}.x")
-    return (_C_HEAD + "#if KWS_FORMAT_MAJOR >= 2\n" + _c_array(data)
-            + "#else /* a format-1.x reader: the same keywords without the uncertainty weight */\n"
+    maj, mnr = hdr.version_major, hdr.version_minor
+    return (_C_HEAD + f"#if KWS_FORMAT_MAJOR > {maj} || (KWS_FORMAT_MAJOR == {maj} && KWS_FORMAT_MINOR >= {mnr})\n"
+            + _c_array(data)
+            + f"#else /* a reader from before format {maj}.{mnr}: the same keywords as format 1.1 */\n"
             + _c_array(legacy) + "#endif\n")
 
 

@@ -32,6 +32,9 @@ STATE_ENTRY = 0x02
 STATE_FINAL = 0x04
 #: (format 1.1) A new phone begins here when the path arrives from a predecessor.
 STATE_PHONE_START = 0x08
+#: (format 2.1) The state's phone pays the uncertainty weight also on frames where it is
+#: the best phone. Set by :class:`kws.model_file.KeywordModel` from its ``best_pays``.
+STATE_BEST_PAYS = 0x10
 
 #: Keyword flag (format 1.1): score a path by the mean of its phones' mean emissions.
 KW_PHONE_MEAN = 0x0001

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ModelFormatError
-from .graph import KW_PHONE_MEAN, STATE_ENTRY, STATE_FINAL, STATE_PHONE_START, STATE_SELF, KeywordGraph, State
+from .graph import (KW_PHONE_MEAN, STATE_BEST_PAYS, STATE_ENTRY, STATE_FINAL, STATE_PHONE_START, STATE_SELF,
+                    KeywordGraph, State)
 from .phonesets import PhoneSet, phone_set_by_id
 
 MAGIC = b"KWSM"
@@ -36,9 +37,10 @@ assert _HEADER.size == HEADER_SIZE and _KEYWORD.size == KEYWORD_SIZE and _STATE.
 DEFAULT_REFRACTORY_FRAMES = 100
 DEFAULT_HOLD_FRAMES = 20
 DEFAULT_EMISSION_FLOOR = -6.0
-#: What ``kws-enroll`` writes (format 2.0): a phone that is not the frame's best pays this
-#: times the best phone's log-posterior on top of its ratio (docs/decoder.md). A model
-#: built directly keeps 0 (format 1.x) unless asked.
+#: What ``kws-enroll`` writes (format 2.1): a phone that is not the frame's best pays this
+#: times the best phone's log-posterior on top of its ratio, and with ``best_pays`` the
+#: best phone pays it too (docs/decoder.md). A model built directly keeps 0 (format 1.x)
+#: unless asked.
 DEFAULT_UNCERTAINTY_WEIGHT = 0.5
 FRAME_SHIFT_MS = 10
 
@@ -60,6 +62,10 @@ class KeywordModel:
     version_minor: int = VERSION_MINOR
     uncertainty_weight: float = 0.0
     version_major: int = 1  # as read from a file (a model with a weight is written as 2.x)
+    #: (format 2.1) the keyword phones pay the uncertainty weight also where they are the
+    #: frame's best phone (state flag BEST_PAYS on every state but the pauses'); only
+    #: with a weight (a model without one is written as 1.x without the flag).
+    best_pays: bool = False
     extra: dict = field(default_factory=dict)
 
     # -- queries ---------------------------------------------------------------
@@ -73,8 +79,9 @@ class KeywordModel:
 
     @property
     def format_version(self) -> str:
-        """The format version the file is (or would be) written in: ``2.0`` when the
-        uncertainty weight is used, else ``1.0`` or ``1.1`` by the keywords' flags."""
+        """The format version the file is (or would be) written in: ``2.1`` when the
+        uncertainty weight is used with ``best_pays``, ``2.0`` with the weight alone, else
+        ``1.0`` or ``1.1`` by the keywords' flags."""
         major, minor = self._version(self._weight_q())
         return f"{major}.{minor}"
 
@@ -82,7 +89,8 @@ class KeywordModel:
         """(major, minor) of the file: 2.x with a weight; 1.1 features (phone scoring,
         PHONE_START) make a 1.x file 1.1, otherwise it keeps its minor version."""
         if weight_q:
-            return 2, (self.version_minor if self.version_major == 2 else 0)
+            minor = self.version_minor if self.version_major == 2 else 0
+            return 2, (max(minor, 1) if self.best_pays else minor)
         uses_1_1 = any(k.phone_mean or any(st.flags & STATE_PHONE_START for st in k.states)
                        for k in self.keywords)
         return 1, (max(self.version_minor, 1) if uses_1_1 else self.version_minor)
@@ -97,7 +105,8 @@ class KeywordModel:
     def to_bytes(self) -> bytes:
         """Serialise (docs/kwm-format.md), CRC included: format 2.0 when the model uses an
         uncertainty weight (a 1.x reader must refuse it rather than score it on another
-        scale), else 1.1, or 1.0 for keywords without the 1.1 flags."""
+        scale), 2.1 with ``best_pays`` too (state flag BEST_PAYS, which a 2.0 reader
+        refuses), else 1.1, or 1.0 for keywords without the 1.1 flags."""
         if not self.keywords:
             raise ModelFormatError("a keyword model needs at least one keyword")
         if len(self.keywords) > 65535:
@@ -118,6 +127,7 @@ class KeywordModel:
         st_recs = bytearray()
         arcs: list[int] = []
         first = 0
+        pays = self.best_pays and self._weight_q() > 0
         for kw in self.keywords:
             if not kw.name:
                 raise ModelFormatError("a keyword needs a non-empty name")
@@ -136,7 +146,10 @@ class KeywordModel:
             for st in kw.states:
                 if len(st.preds) > 255:
                     raise ModelFormatError(f"keyword {kw.name!r}: a state with over 255 predecessors")
-                st_recs += _STATE.pack(st.phone, st.flags, len(st.preds), len(arcs))
+                flags = st.flags & ~STATE_BEST_PAYS
+                if pays and st.phone != 0:  # a pause (sil) stays neutral
+                    flags |= STATE_BEST_PAYS
+                st_recs += _STATE.pack(st.phone, flags, len(st.preds), len(arcs))
                 arcs.extend(st.preds)
             first += n
         weight_q = self._weight_q()
@@ -264,6 +277,7 @@ def _parse(data: bytes, source: str) -> KeywordModel:
     arcs = struct.unpack_from(f"<{n_arcs}H", data, arc_off)
     keywords: list[KeywordGraph] = []
     expect_first = 0
+    best_pays = False
     for k in range(n_kw):
         (n_off, n_len, p_len, p_off, first, n, thr, max_frames, kflags,
          efa) = _KEYWORD.unpack_from(data, kw_off + k * KEYWORD_SIZE)
@@ -275,8 +289,11 @@ def _parse(data: bytes, source: str) -> KeywordModel:
         states: list[State] = []
         for i in range(n):
             phone, flags, n_preds, pb = _STATE.unpack_from(data, st_off + (first + i) * STATE_SIZE)
-            if phone >= n_phones or flags & ~(STATE_SELF | STATE_ENTRY | STATE_FINAL | STATE_PHONE_START):
+            if phone >= n_phones or flags & ~(STATE_SELF | STATE_ENTRY | STATE_FINAL | STATE_PHONE_START
+                                              | STATE_BEST_PAYS):
                 raise bad(f"keyword {k} state {i} is corrupt")
+            best_pays = best_pays or bool(flags & STATE_BEST_PAYS)
+            flags &= ~STATE_BEST_PAYS  # the model's best_pays says it (the writer sets it back)
             if pb + n_preds > n_arcs:
                 raise bad(f"keyword {k} state {i} arcs out of range")
             preds = tuple(arcs[pb:pb + n_preds])
@@ -296,4 +313,5 @@ def _parse(data: bytes, source: str) -> KeywordModel:
         raise bad("bad emission floor")
     return KeywordModel(phone_set=phone_set, keywords=keywords, refractory_frames=refractory,
                         hold_frames=hold, emission_floor=floor, frame_shift_ms=shift,
-                        version_minor=vmin, uncertainty_weight=weight, version_major=vmaj)
+                        version_minor=vmin, uncertainty_weight=weight, version_major=vmaj,
+                        best_pays=best_pays)

@@ -21,6 +21,8 @@ class ReferenceDecoder:
         self.model = model
         self.floor = F32(model.emission_floor)
         self.weight = F32(model.uncertainty_weight)
+        # format 2.1: a keyword phone (not a pause) pays the weight where it is the best phone
+        self.best_pays = bool(model.best_pays) and model.uncertainty_weight > 0
         self.reset()
 
     def reset(self) -> None:
@@ -40,7 +42,13 @@ class ReferenceDecoder:
             r = (x - m).astype(np.float32)
             r = np.where(r < 0, (r + pen).astype(np.float32), r)
             e = np.where(np.isnan(r), self.floor, np.maximum(r, self.floor))
+        self.best_pen = self.floor if not finite.size else max(pen, self.floor)
         return e.astype(np.float32)
+
+    def _emission(self, e: np.ndarray, phone: int) -> np.float32:
+        if self.best_pays and phone != 0 and e[phone] == 0:
+            return F32(self.best_pen)
+        return e[phone]
 
     def step(self, x: np.ndarray) -> tuple[list[tuple[int, float, int, int]], list[float]]:
         e = self._emissions(x)
@@ -66,14 +74,15 @@ class ReferenceDecoder:
                     tok[i] = None
                 else:
                     (s, d, n, dm, m, ps, pk), from_pred = best
-                    neutral = st.phone == 0 and e[st.phone] == 0  # pause over silence
+                    em = self._emission(e, st.phone)
+                    neutral = st.phone == 0 and em == 0  # pause over silence
                     if from_pred and st.flags & STATE_PHONE_START:  # close the phone being left
                         if pk > 0:
                             dm, m = F32(dm + F32(ps / F32(pk))), m + 1
                         ps, pk = F32(0), 0
                     if not neutral:
-                        ps, pk = F32(ps + e[st.phone]), pk + 1
-                    tok[i] = (F32(s + e[st.phone]), d + 1, n + (0 if neutral else 1), dm, m, ps, pk)
+                        ps, pk = F32(ps + em), pk + 1
+                    tok[i] = (F32(s + em), d + 1, n + (0 if neutral else 1), dm, m, ps, pk)
             cur = None
             for i, st in enumerate(kw.states):
                 if st.flags & STATE_FINAL and tok[i] is not None:

@@ -253,26 +253,31 @@ def test_enroll_states_per_phone(tmp_path, capsys):
 
 # --------------------------------------------------------------------------- format 2.0
 def test_enroll_uncertainty_weight_sets_the_format(tmp_path, capsys):
-    """Default: format 2.0 with weight 0.5; --uncertainty-weight 0 writes 1.1 (for devices
-    whose firmware predates 2.0), and its calibrated threshold is on the other scale."""
+    """Default: format 2.1 (weight 0.5, the best phone pays it too); --uncertainty-weight 0
+    writes 1.1 (for devices whose firmware predates 2.0), and its calibrated threshold is on
+    the other scale."""
     new, old = tmp_path / "new.kwm", tmp_path / "old.kwm"
     assert enroll_main(["hey jarvis", "--lang", "en", "-o", str(new)]) == 0
     assert enroll_main(["hey jarvis", "--lang", "en", "-o", str(old), "--uncertainty-weight", "0"]) == 0
     capsys.readouterr()
     a, b = KeywordModel.load(new), KeywordModel.load(old)
-    assert (a.format_version, a.uncertainty_weight) == ("2.0", 0.5)
-    assert (b.format_version, b.uncertainty_weight) == ("1.1", 0.0)
-    assert new.read_bytes()[4:6] == b"\x02\x00" and old.read_bytes()[4:6] == b"\x01\x00"
+    assert (a.format_version, a.uncertainty_weight, a.best_pays) == ("2.1", 0.5, True)
+    assert (b.format_version, b.uncertainty_weight, b.best_pays) == ("1.1", 0.0, False)
+    assert new.read_bytes()[4:8] == b"\x02\x00\x01\x00" and old.read_bytes()[4:6] == b"\x01\x00"
     # the weight lowers every score, so the same budget takes a lower threshold
     assert a.keywords[0].threshold < b.keywords[0].threshold
     assert model_main(["inspect", str(new), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["format_version"] == "2.0" and info["uncertainty_weight"] == 0.5
+    assert info["format_version"] == "2.1" and info["uncertainty_weight"] == 0.5 and info["best_phone_pays"]
     # keywords added to a model are scored on its scale: a 1.1 model stays 1.1
     assert model_main(["add", str(old), "computer"]) == 0
     capsys.readouterr()
     grown = KeywordModel.load(old)
     assert grown.names == ["hey jarvis", "computer"] and grown.format_version == "1.1"
+    assert model_main(["add", str(new), "computer"]) == 0  # and a 2.1 model stays 2.1
+    capsys.readouterr()
+    grown = KeywordModel.load(new)
+    assert grown.names == ["hey jarvis", "computer"] and grown.format_version == "2.1" and grown.best_pays
 
 
 @pytest.mark.parametrize("w", ["-0.1", "5", "nan"])

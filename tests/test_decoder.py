@@ -209,19 +209,22 @@ def test_scores_trace_matches_detections():
     assert scores[:40, 0].max() <= NO_SCORE or scores[:40, 0].max() < model.keywords[0].threshold
 
 
-@pytest.mark.parametrize("weight", [0.0, 0.5], ids=["w0", "w0.5"])
+@pytest.mark.parametrize("weight,best_pays", [(0.0, False), (0.5, False), (0.5, True)],
+                         ids=["w0", "w0.5", "w0.5-best-pays"])
 @pytest.mark.parametrize("phone_mean", [True, False], ids=["by-phone", "by-frame"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_c_decoder_agrees_with_numpy_reference(seed, phone_mean, weight):
+def test_c_decoder_agrees_with_numpy_reference(seed, phone_mean, weight, best_pays):
     model = make_model({"hey jarvis": JARVIS, "computer": COMPUTER, "snowboy": SNOWBOY,
                         "either": pron([["IY", "DH", "ER"], ["AY", "DH", "ER"]])},
                        threshold=-2.0, hold_frames=8, refractory_frames=30)
     for kw in model.keywords:  # both scorings (format 1.1 by phone, 1.0 by frame)
         kw.phone_mean = phone_mean
     model.uncertainty_weight = weight  # format 2.0 when set
+    model.best_pays = best_pays  # 2.1: the keyword phones pay the weight where they are the best too
     model = KeywordModel.from_bytes(model.to_bytes())
     assert all(k.phone_mean == phone_mean for k in model.keywords)
     assert model.uncertainty_weight == weight and model.format_version[:2] == ("2." if weight else "1.")
+    assert model.best_pays == best_pays and model.format_version.endswith(".1" if best_pays else "")
     g = Posteriorgram(seed=seed, sharpness=4.0, noise=1.2)
     for words in (["HH", "EY", "JH", "AA", "R", "V", "IH", "S"], ["S", "N", "OW", "B", "OY"],
                   ["IY", "DH", "ER"], ["K", "AH", "M", "P", "Y", "UW", "T", "ER"]):

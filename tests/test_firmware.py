@@ -75,11 +75,12 @@ def _host_pipeline(kwm: bytes, kwn: bytes, pcm: np.ndarray):
     return lp, dec.process(np.ascontiguousarray(lp)) + dec.flush()
 
 
-def _same_detections(host, dev, frames_tol: int = 0) -> None:
+def _same_detections(host, dev, frames_tol: int = 0, end_tol: int | None = None) -> None:
+    end_tol = frames_tol if end_tol is None else end_tol
     assert len(host) == len(dev), (host, dev)
     for (k, score, start, end), d in zip(host, dev):
         assert d.keyword == k
-        assert abs(d.start - start) <= frames_tol and abs(d.end - end) <= frames_tol, (host, dev)
+        assert abs(d.start - start) <= frames_tol and abs(d.end - end) <= end_tol, (host, dev)
         if frames_tol == 0:
             assert d.exact_score == pytest.approx(score, abs=1e-5)
 
@@ -275,8 +276,11 @@ def test_synthesised_speech_same_detections(elf, tmp_path):
 @needs_net
 def test_same_detections_as_kws_detector(elf, tmp_path):
     """Against the Python Detector (TFLite runtime) with the shipped acoustic model: same
-    keyword, start within one frame (the C network rounds as TFLite's reference kernels,
-    the runtime's default kernels may differ by an int8 step). At a realistic threshold:
+    keyword, start within one frame and end within three (the C network rounds as TFLite's
+    reference kernels, the runtime's default kernels may differ by an int8 step; since
+    format 2.1 every frame of the last phone costs a little, so where the score peaks, the
+    reported end, moves with such steps: 2 frames apart on this clip), scores within 0.02.
+    At a realistic threshold:
     near the emission floor (-5) a weak candidate that one side scores just above the
     threshold and the other just below starts a refractory period on one side only."""
     import kws
@@ -290,7 +294,8 @@ def test_same_detections_as_kws_detector(elf, tmp_path):
     host = [(d.keyword_index, d.score, d.start_frame, d.end_frame) for d in Detector(model).detect(pcm)]
     res = fw.detect(model.to_bytes(), pcm, net=DATA_DIR / "en.tflite", elf=elf)
     assert {h[0] for h in host} == {0, 1} and not res.errors  # both keywords heard
-    _same_detections(host, res.detections, frames_tol=1)
+    _same_detections(host, res.detections, frames_tol=1, end_tol=3)
+    assert all(abs(d.exact_score - h[1]) < 0.02 for h, d in zip(host, res.detections))
 
 
 @needs_net

@@ -152,19 +152,21 @@ def _c_arrays(text: str) -> list[bytes]:
 
 def test_builtin_model_is_format_2_with_a_1x_fallback():
     """The firmware's built-in model (what a device runs when no flashed slot is valid) is
-    the current format, scored with the uncertainty weight; a firmware built as a 1.x
+    the current format, scored with the uncertainty weight; a firmware built as an older
     reader compiles the same keyword as format 1.1 instead, so it still boots on a model
-    it can parse. The committed file is exactly what the generator writes for the two."""
+    it can parse (as does one built as a 2.0 reader, which would refuse 2.1's state flag).
+    The committed file is exactly what the generator writes for the two."""
     from kws.model_file import KeywordModel
     text = (ROOT / "firmware" / "src" / "default_model.c").read_text()
     new, old = _c_arrays(text)
     a, b = KeywordModel.from_bytes(new), KeywordModel.from_bytes(old)
-    assert a.format_version.startswith("2.") and a.uncertainty_weight > 0
+    assert a.format_version == "2.1" and a.uncertainty_weight > 0 and a.best_pays
     assert b.format_version == "1.1" and b.uncertainty_weight == 0
     assert a.names == b.names == ["hey jarvis"] and a.phone_set.id == b.phone_set.id == ENGLISH.id
     assert all(k.expected_fa_per_hour >= 0 for k in a.keywords + b.keywords)  # calibrated
     assert text == flash.default_model_c(new, old)
-    assert text.index("#if KWS_FORMAT_MAJOR >= 2") < text.index("#else") < text.index("#endif")
+    assert (text.index("#if KWS_FORMAT_MAJOR > 2 || (KWS_FORMAT_MAJOR == 2 && KWS_FORMAT_MINOR >= 1)")
+            < text.index("#else") < text.index("#endif"))
     assert flash.default_model_c(old).count("fw_default_model[") == 1  # one model, no #if
     with pytest.raises(ValueError, match="want a 2.x model and a 1.x legacy one"):
         flash.default_model_c(old, new)
@@ -688,6 +690,35 @@ def test_firmware_from_before_format_2_refuses_a_2_0_model_and_keeps_its_own(tmp
         assert _active(info(dev.url)) == ("built-in", 0, ["hey jarvis"])
         m.uncertainty_weight = 0.0
         res = flash_ok(dev.url, _write(tmp_path / "v1.kwm", m.to_bytes()))
+        assert _active(res["info"])[2] == ["jarvis"]
+    finally:
+        dev.kill()
+
+
+@needs_fw
+def test_firmware_from_before_format_2_1_refuses_a_2_1_model_and_keeps_its_own(tmp_path):
+    """A device whose firmware reads format 2.0 but not 2.1 (built with KWS_FORMAT_MINOR=0)
+    boots on its built-in model, refuses a 2.1 model (its BEST_PAYS state flag is unknown
+    there, so "corrupt") with a line that says what to do, keeps its model, and takes the
+    same keyword as a 2.0 model (the weight without BEST_PAYS)."""
+    old_elf = fw.build(build_dir=tmp_path / "fw_20", extra_cflags="-DKWS_FORMAT_MINOR=0")
+    dev = fw.SerialDevice(tmp_path / "flash.bin", boot_args=["phoneset", str(ENGLISH.id)], elf=old_elf)
+    dev.start()
+    try:
+        assert _active(info(dev.url)) == ("built-in", 0, ["hey jarvis"])
+        m = make_model({"jarvis": KW["jarvis"]})
+        m.uncertainty_weight, m.best_pays = 0.5, True
+        v21 = _write(tmp_path / "v21.kwm", m.to_bytes())
+        assert v21.read_bytes()[4:8] == b"\x02\x00\x01\x00"
+        r = kws_flash("--port", dev.url, str(v21))
+        assert r.returncode == 1
+        assert r.stderr.strip().splitlines()[-1] == (
+            "kws-flash: error: the device refused the model as corrupt: if its firmware predates "
+            "keyword-model format 2.1, update it, or enrol for it with --uncertainty-weight 0 (format 1.1); "
+            "the previous model stays active")
+        assert _active(info(dev.url)) == ("built-in", 0, ["hey jarvis"])
+        m.best_pays = False
+        res = flash_ok(dev.url, _write(tmp_path / "v20.kwm", m.to_bytes()))
         assert _active(res["info"])[2] == ["jarvis"]
     finally:
         dev.kill()

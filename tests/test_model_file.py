@@ -116,6 +116,28 @@ def test_newer_major_version_is_refused(model):
         KeywordModel.from_bytes(bytes(data))
 
 
+def test_best_pays_makes_a_2_1_file(model):
+    """Format 2.1: with ``best_pays`` every state but the pauses' carries state flag
+    BEST_PAYS (0x10), which a 2.0 reader refuses as an unknown flag rather than score
+    the file on another scale; without a weight the flag is not written (1.x)."""
+    import dataclasses
+    from kws.graph import STATE_BEST_PAYS
+    m = dataclasses.replace(model, uncertainty_weight=0.5, best_pays=True)
+    data = m.to_bytes()
+    assert struct.unpack_from("<HH", data, 4) == (2, 1)
+    assert _core.validate_model(data)[0] == 0
+    back = KeywordModel.from_bytes(data)
+    assert back.best_pays and back.format_version == "2.1" and back.to_bytes() == data
+    assert not any(st.flags & STATE_BEST_PAYS for k in back.keywords for st in k.states)  # the model says it
+    st_off, n_states = struct.unpack_from("<I", data, 36)[0], struct.unpack_from("<I", data, 24)[0]
+    flags = [(struct.unpack_from("<H", data, st_off + 8 * i)[0], data[st_off + 8 * i + 2]) for i in range(n_states)]
+    assert all(bool(f & STATE_BEST_PAYS) == (phone != 0) for phone, f in flags)
+    assert any(phone == 0 for phone, _ in flags)  # the test model has pauses, which stay neutral
+    no_weight = dataclasses.replace(m, uncertainty_weight=0.0).to_bytes()
+    assert struct.unpack_from("<H", no_weight, 4)[0] == 1 and not KeywordModel.from_bytes(no_weight).best_pays
+    assert dataclasses.replace(m, best_pays=False).to_bytes()[4:8] == b"\x02\x00\x00\x00"
+
+
 def test_uncertainty_weight_makes_a_2_0_file(model):
     """Format 2.0 (docs/kwm-format.md): header field 58 holds the weight in 1/256 units;
     a file without a weight stays 1.x, where field 58 is reserved and read as no weight."""

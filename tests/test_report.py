@@ -92,10 +92,10 @@ def test_quality_reads_thresholds_on_one_scale_whatever_the_weight():
     keyword rates the same in either format, and 'tight' means the same."""
     from kws import report as rep
 
-    def kr(threshold: float, weight: float) -> "rep.KeywordReport":
+    def kr(threshold: float, weight: float, best_pays: bool = False) -> "rep.KeywordReport":
         r = rep.KeywordReport(keyword="x", pronunciation="x", syllables=3, phones=6, threshold=threshold,
                               expected_fa_per_hour=0.5, calibration={"calibrated": True, "budget": 0.5},
-                              uncertainty_weight=weight)
+                              uncertainty_weight=weight, best_pays=best_pays)
         rep.add_calibration_warnings(r)
         r.quality = rep.quality(r)
         return r
@@ -107,3 +107,7 @@ def test_quality_reads_thresholds_on_one_scale_whatever_the_weight():
     assert [w.code for w in kr(-0.1 - 0.3, 0.5).warnings] == ["tight"]
     assert kr(-0.4, 0.0).warnings == []  # -0.4 is not tight on the 1.1 scale, but at w = 0.5
     assert [w.code for w in kr(-0.4, 0.5).warnings] == ["tight"]  # it is (-0.1 on the 1.1 scale)
+    # 2.1 (the best phone pays too) lowers thresholds further: its own shift
+    assert kr(-0.9 - rep.THRESHOLD_SHIFT_PER_WEIGHT_BEST_PAYS * 0.5, 0.5, True).quality == old.quality
+    assert [w.code for w in kr(-0.6, 0.5, True).warnings] == ["tight"]  # -0.15 on the 1.1 scale
+    assert kr(-0.6, 0.5).warnings == []  # at 2.0 the same number reads -0.3: not tight

@@ -40,8 +40,10 @@ MODELS: list[tuple[str, list[str], str, dict, dict]] = [
      {"hold_frames": 0, "refractory_frames": 0}),
     ("en_floor", ["ok computer"], "en", {},
      {"emission_floor": -3.0e38, "hold_frames": 1, "refractory_frames": 1}),
-    # enrolment writes format 2.0 (uncertainty weight 0.5); these cover 1.1 and a large weight
+    # enrolment writes format 2.1 (uncertainty weight 0.5, paid by the best phone too);
+    # these cover 1.1, 2.0 (no BEST_PAYS state flag) and a large weight
     ("en_format_1_1", ["hey jarvis"], "en", {"uncertainty_weight": 0.0}, {}),
+    ("en_format_2_0", ["hey jarvis"], "en", {}, {"best_pays": False}),
     ("ko_heavy_weight", ["자비스야"], "ko", {"uncertainty_weight": 4.0}, {}),
 ]
 
@@ -92,7 +94,7 @@ def damaged(name: str, good: bytes) -> dict[str, bytes]:
     edit("threshold_inf", lambda b: struct.pack_into("<f", b, kw_off + 20, float("inf")))
     edit("max_frames0", lambda b: struct.pack_into("<H", b, kw_off + 24, 0))
     edit("phone", lambda b: struct.pack_into("<H", b, st_off, 0xFFFF))
-    edit("state_flags", lambda b: b.__setitem__(st_off + 2, 0x80))
+    edit("state_flags", lambda b: b.__setitem__(st_off + 2, 0x80))  # 0x10 is BEST_PAYS (2.1), valid
     edit("no_entry", lambda b: [b.__setitem__(st_off + i * STATE + 2, b[st_off + i * STATE + 2] & ~0x02)
                                 for i in range(n_states)])
     # The last state's first predecessor points at itself (not strictly earlier).

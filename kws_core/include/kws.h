@@ -31,6 +31,12 @@ extern "C" {
 #ifndef KWS_FORMAT_MAJOR
 #define KWS_FORMAT_MAJOR 2
 #endif
+/* Newest minor version of that major this reader knows the flags of: 1 (2.1: state
+ * flag KWS_STATE_BEST_PAYS). Overridable the same way (-DKWS_FORMAT_MINOR=0 builds a
+ * 2.0 reader, which refuses that flag as corrupt). */
+#ifndef KWS_FORMAT_MINOR
+#define KWS_FORMAT_MINOR 1
+#endif
 
 typedef enum kws_status {
     KWS_OK = 0,
@@ -63,6 +69,10 @@ uint32_t kws_crc32(uint32_t crc, const void *data, size_t len);
 #define KWS_STATE_FINAL 0x04u
 /* (format 1.1) a new phone begins here when the path arrives from a predecessor */
 #define KWS_STATE_PHONE_START 0x08u
+/* (format 2.1) the state's phone pays the uncertainty weight even on frames
+ * where it is the best phone: its emission there is max(w * min(m, 0), floor)
+ * instead of 0 (docs/kwm-format.md, "Decoder semantics") */
+#define KWS_STATE_BEST_PAYS 0x10u
 
 /* Keyword flags (format 1.1): score the path by the mean of its phones' mean
  * emissions instead of the mean emission per frame (docs/decoder.md). */

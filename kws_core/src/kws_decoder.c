@@ -52,6 +52,8 @@ struct kws_decoder {
     uint64_t frame;        /* frames processed since reset = index of the next frame */
     float floor_v;
     float unsure_w;        /* model's uncertainty weight (format 2.x) */
+    float best_pen;        /* this frame's max(w * min(m, 0), floor): what a
+                            * BEST_PAYS state's phone scores when it is the best */
     uint32_t n_keywords;
     uint32_t n_states;
     uint32_t n_phones;
@@ -138,6 +140,7 @@ kws_status kws_decoder_init(const kws_model *model, void *mem, size_t len,
     dec->emit = (float *)(void *)(base + l.emit_off);
     dec->floor_v = model->emission_floor;
     dec->unsure_w = model->uncertainty_weight;
+    dec->best_pen = 0.0f;
     dec->n_keywords = model->n_keywords;
     dec->n_states = model->n_states;
     dec->n_phones = model->n_phones;
@@ -173,7 +176,7 @@ uint64_t kws_decoder_frames(const kws_decoder *dec)
  * even the best phone is unlikely (noise, mumbling) being second costs more.
  * Any NaN (x[p] itself, or x[p] - max when the max is infinite: inf - inf)
  * counts as the floor. All-NaN frame: all floor. */
-static void kws_emissions(const float *x, uint32_t n, float floor_v, float w, float *e)
+static float kws_emissions(const float *x, uint32_t n, float floor_v, float w, float *e)
 {
     float m = -INFINITY;
     int any = 0;
@@ -187,7 +190,7 @@ static void kws_emissions(const float *x, uint32_t n, float floor_v, float w, fl
     }
     if (!any) {
         for (p = 0; p < n; p++) e[p] = floor_v;
-        return;
+        return floor_v;
     }
     {
         const float pen = (m < 0.0f) ? w * m : 0.0f; /* <= 0; -inf when m is */
@@ -196,6 +199,7 @@ static void kws_emissions(const float *x, uint32_t n, float floor_v, float w, fl
             if (r < 0.0f) r += pen;              /* NaN stays NaN */
             e[p] = (r >= floor_v) ? r : floor_v; /* NaN -> floor */
         }
+        return (pen >= floor_v) ? pen : floor_v; /* the best phone's emission under BEST_PAYS */
     }
 }
 
@@ -208,7 +212,8 @@ static void kws_emissions(const float *x, uint32_t n, float floor_v, float w, fl
  * path is scored. */
 static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
                                kws_token *tk, uint32_t n, uint32_t max_frames,
-                               int phone_mean, const float *e, float *score, uint32_t *dur)
+                               int phone_mean, const float *e, float best_pen,
+                               float *score, uint32_t *dur)
 {
     float best_r = -INFINITY;
     uint32_t best_d = 0;
@@ -250,7 +255,9 @@ static void kws_update_keyword(const kws_state_rec *st, const uint16_t *arcs,
         }
         nd = bd + 1u;
         if (bs > -INFINITY && nd <= max_frames) {
-            const float em = e[s.phone];
+            /* e[p] == 0 only where p is the frame's best phone (every other phone
+             * is below it, and the weight only lowers it further). */
+            const float em = ((s.flags & KWS_STATE_BEST_PAYS) && e[s.phone] == 0.0f) ? best_pen : e[s.phone];
             /* A pause frame (phone 0 = sil) where sil is the best phone (em == 0)
              * is neutral: it adds nothing and is not averaged over, so silence
              * between words neither helps nor hurts a keyword. */
@@ -359,7 +366,7 @@ kws_status kws_decoder_process(kws_decoder *dec, const float *logpost,
         uint32_t k;
         if (cap - n_det < nk) break; /* this frame could overflow out[] */
 
-        kws_emissions(logpost + (size_t)f * np, np, dec->floor_v, dec->unsure_w, dec->emit);
+        dec->best_pen = kws_emissions(logpost + (size_t)f * np, np, dec->floor_v, dec->unsure_w, dec->emit);
 
         for (k = 0; k < nk; k++) {
             const kws_keyword_rec *kw = &kws[k];
@@ -370,7 +377,7 @@ kws_status kws_decoder_process(kws_decoder *dec, const float *logpost,
 
             kws_update_keyword(states + kw->first_state, arcs, tk, kw->n_states,
                                kw->max_frames, (kw->flags & KWS_KW_PHONE_MEAN) != 0u,
-                               dec->emit, &sc, &dur);
+                               dec->emit, dec->best_pen, &sc, &dur);
             if (scores != NULL) scores[(size_t)f * nk + k] = sc;
 
             /* Peak picking. */

@@ -138,7 +138,12 @@ static int string_ok(const uint8_t *strings, uint32_t strings_size, uint32_t off
 }
 
 #define KWS_HEADER_SIZE 64u
+#if KWS_FORMAT_MAJOR > 2 || (KWS_FORMAT_MAJOR == 2 && KWS_FORMAT_MINOR >= 1)
+#define KWS_STATE_KNOWN_FLAGS (KWS_STATE_SELF | KWS_STATE_ENTRY | KWS_STATE_FINAL | KWS_STATE_PHONE_START | \
+                               KWS_STATE_BEST_PAYS)
+#else /* a reader built as one from before 2.1 */
 #define KWS_STATE_KNOWN_FLAGS (KWS_STATE_SELF | KWS_STATE_ENTRY | KWS_STATE_FINAL | KWS_STATE_PHONE_START)
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Parser                                                                    */

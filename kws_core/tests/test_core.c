@@ -479,7 +479,7 @@ static void mut_kw_first_wrap(uint8_t *b, const tlayout *l)
 }
 static void mut_n_preds(uint8_t *b, const tlayout *l) { b[l->st_off + 8u * 8u + 3u] = 3; }
 static void mut_pred_begin(uint8_t *b, const tlayout *l) { put_u32(b + l->st_off + 8u * 8u + 4u, 0xFFFFFFFFu); }
-static void mut_flag_bits(uint8_t *b, const tlayout *l) { b[l->st_off + 1u * 8u + 2u] |= 0x10u; }
+static void mut_flag_bits(uint8_t *b, const tlayout *l) { b[l->st_off + 1u * 8u + 2u] |= 0x20u; } /* 0x10: BEST_PAYS */
 static void mut_no_entry(uint8_t *b, const tlayout *l) { b[l->st_off + 2u] = S_; }
 static void mut_no_final(uint8_t *b, const tlayout *l) { b[l->st_off + 5u * 8u + 2u] = S_; }
 static void mut_name_len0(uint8_t *b, const tlayout *l) { put_u16(b + l->kw_off + 4u, 0); }
@@ -1107,8 +1107,8 @@ static const tkeyword pm_keyword[1] = {{"ab", "a | b", -3.0f, 100, 5, pm_states}
 
 /* Last frame's score of pm_keyword over x[0..nf), from a file of format major.0 with
  * header field 58 set to field58; *w_out gets the uncertainty weight the parser read. */
-static float pm_score_as(int phone_mean, uint16_t major, uint16_t field58, const float *x,
-                         uint32_t nf, float *w_out)
+static float pm_score_as(int phone_mean, uint16_t major, uint16_t field58, uint8_t add_flags,
+                         const float *x, uint32_t nf, float *w_out)
 {
     tmodel tm = two_kw_model();
     tdec t;
@@ -1121,6 +1121,14 @@ static float pm_score_as(int phone_mean, uint16_t major, uint16_t field58, const
     put_u16(t.mb.b + 4, major);
     put_u16(t.mb.b + 58, field58);
     put_u16(t.mb.b + 64 + 26, phone_mean ? KWS_KW_PHONE_MEAN : 0u);
+    {   /* add_flags on every state whose phone is not the pause (0) */
+        const uint32_t st_off = get_u32(t.mb.b + 36), n_states = get_u32(t.mb.b + 24);
+        uint32_t i;
+        for (i = 0; i < n_states; i++) {
+            uint8_t *sr = t.mb.b + st_off + i * 8u;
+            if ((sr[0] | sr[1]) != 0u) sr[2] |= add_flags;
+        }
+    }
     fix_crc(t.mb.b, size);
     CHECK_STATUS(kws_model_parse(t.mb.b, size, 0, &t.model), KWS_OK);
     CHECK(t.model.keywords[0].flags == (phone_mean ? KWS_KW_PHONE_MEAN : 0u));
@@ -1137,7 +1145,7 @@ static float pm_score_as(int phone_mean, uint16_t major, uint16_t field58, const
 static float pm_last_score(int phone_mean, const float *x, uint32_t nf)
 {
     float w;
-    return pm_score_as(phone_mean, 1, 0, x, nf, &w);
+    return pm_score_as(phone_mean, 1, 0, 0, x, nf, &w);
 }
 
 static void pm_frame(float *x, uint32_t best, uint32_t other, float other_v)
@@ -1165,6 +1173,18 @@ static void test_phone_mean(void)
     CHECK(pm_last_score(1, x, 9) == -0.5f);
 }
 
+/* The frames of the weight tests: 6 of phone 1 best at -1, then 2 where phone 5
+ * is best at -1 and phone 2 at -3 (ratio -2); every other phone far below. */
+static void uw_frames(float *x)
+{
+    uint32_t f, p;
+    for (f = 0; f < 8; f++) {
+        for (p = 0; p < N_PHONES; p++) x[f * N_PHONES + p] = -30.0f;
+        x[f * N_PHONES + (f < 6 ? 1u : 5u)] = -1.0f;
+        if (f >= 6) x[f * N_PHONES + 2] = -3.0f;
+    }
+}
+
 /* Uncertainty weight (format 2.x): a phone that is not the frame's best pays w
  * times the best phone's log-posterior on top of its ratio; the best phone pays
  * nothing. Frames: 6 of phone 1 best at -1, then 2 where phone 5 is best at -1
@@ -1173,23 +1193,36 @@ static void test_phone_mean(void)
 static void test_uncertainty_weight(void)
 {
     float x[16 * N_PHONES], w = -1.0f;
-    uint32_t f, p;
-    for (f = 0; f < 8; f++) {
-        for (p = 0; p < N_PHONES; p++) x[f * N_PHONES + p] = -8.0f;
-        x[f * N_PHONES + (f < 6 ? 1u : 5u)] = -1.0f;
-        if (f >= 6) x[f * N_PHONES + 2] = -3.0f;
-    }
-    CHECK(pm_score_as(1, 2, 128, x, 8, &w) == -1.25f);
+    uint32_t f;
+    uw_frames(x);
+    CHECK(pm_score_as(1, 2, 128, 0, x, 8, &w) == -1.25f);
     CHECK(w == 0.5f);
-    CHECK(pm_score_as(1, 2, 0, x, 8, &w) == -1.0f);
+    CHECK(pm_score_as(1, 2, 0, 0, x, 8, &w) == -1.0f);
     CHECK(w == 0.0f);
-    CHECK(pm_score_as(1, 1, 128, x, 8, &w) == -1.0f); /* 1.x: field 58 reserved, ignored */
+    CHECK(pm_score_as(1, 1, 128, 0, x, 8, &w) == -1.0f); /* 1.x: field 58 reserved, ignored */
     CHECK(w == 0.0f);
     /* the floor still bounds a frame: phone 2 at -6.5 (ratio -5.5, -6 with the penalty)
      * costs -6 whatever the weight adds beyond it */
     for (f = 6; f < 8; f++) x[f * N_PHONES + 2] = -6.5f;
-    CHECK(pm_score_as(1, 2, 256, x, 8, &w) == -3.0f); /* w = 1: -5.5 - 1 -> floor -6 */
+    CHECK(pm_score_as(1, 2, 256, 0, x, 8, &w) == -3.0f); /* w = 1: -5.5 - 1 -> floor -6 */
     CHECK(w == 1.0f);
+}
+
+/* BEST_PAYS (format 2.1): a state's phone pays w * m also where it is the best
+ * phone. Same frames as above: phone 1 best at -1 for 6 frames (-0.5 each with
+ * w = 0.5, 0 without the flag), then phone 2 at ratio -2 (-2.5): by phone
+ * (-0.5 + -2.5) / 2 = -1.5. With w = 0 the flag changes nothing; a best phone at
+ * m = -20 with w = 1 pays the floor, not -20. */
+static void test_best_pays(void)
+{
+    float x[16 * N_PHONES], w = -1.0f;
+    uint32_t f;
+    uw_frames(x);
+    CHECK(pm_score_as(1, 2, 128, KWS_STATE_BEST_PAYS, x, 8, &w) == -1.5f);
+    CHECK(pm_score_as(1, 2, 128, 0, x, 8, &w) == -1.25f);
+    CHECK(pm_score_as(1, 2, 0, KWS_STATE_BEST_PAYS, x, 8, &w) == -1.0f);
+    for (f = 0; f < 6; f++) x[f * N_PHONES + 1] = -20.0f;
+    CHECK(pm_score_as(1, 2, 256, KWS_STATE_BEST_PAYS, x, 8, &w) == (-6.0f + -3.0f) / 2.0f);
 }
 
 int main(void)
@@ -1212,6 +1245,7 @@ int main(void)
     RUN(test_fuzz);
     RUN(test_phone_mean);
     RUN(test_uncertainty_weight);
+    RUN(test_best_pays);
     printf("%d passed, %d failed\n", g_tests_passed, g_tests_failed);
     return g_tests_failed == 0 ? 0 : 1;
 }
