@@ -414,8 +414,10 @@ def rate_at(t: float, scores: np.ndarray, hours: float, tail=None) -> float:
 def min_threshold(model: KeywordModel) -> float:
     """The lowest threshold calibration sets for ``model``: :data:`MIN_THRESHOLD`, lowered
     by the model's uncertainty weight (format 2.0), which lowers every score it makes
-    (by 0.16-0.53 for the bench keywords' calibrated thresholds at w = 0.5, docs/calibration.md)."""
-    return MIN_THRESHOLD - float(model.uncertainty_weight)
+    (by 0.16-0.53 for the bench keywords' calibrated thresholds at w = 0.5, docs/calibration.md),
+    and by half as much again when the best phone pays it too (format 2.1: 0.20-0.66)."""
+    w = float(model.uncertainty_weight)
+    return MIN_THRESHOLD - w * (1.5 if model.best_pays else 1.0)
 
 
 def choose_threshold(scores: np.ndarray, hours: float, budget: float,

@@ -172,12 +172,15 @@ def test_threshold_never_below_the_floor():
 
 
 def test_floor_follows_the_uncertainty_weight():
-    """Format-2.0 keywords score lower (the weight's penalty), so the lowest threshold
-    calibration sets moves down with the weight; 1.x keywords keep MIN_THRESHOLD."""
+    """Format-2.x keywords score lower (the weight's penalty), so the lowest threshold
+    calibration sets moves down with the weight (2.1 more); 1.x keywords keep MIN_THRESHOLD."""
     import dataclasses
     m = enroll(["computer"], "en", threshold=-1.0, uncertainty_weight=0.0).model
     assert cal.min_threshold(m) == cal.MIN_THRESHOLD
     assert cal.min_threshold(dataclasses.replace(m, uncertainty_weight=0.5)) == cal.MIN_THRESHOLD - 0.5
+    # format 2.1 (the best phone pays too) lowers scores further, and the floor with them
+    assert cal.min_threshold(dataclasses.replace(m, uncertainty_weight=0.5, best_pays=True)) == cal.MIN_THRESHOLD - 0.75
+    assert enroll(["computer"], "en", threshold=-1.0).model.best_pays  # what kws-enroll writes
     c = cal.choose_threshold(np.array([-5.0, -4.5, -4.0]), 1.0, 60.0, floor=cal.MIN_THRESHOLD - 0.5)
     assert c.threshold == cal.MIN_THRESHOLD - 0.5 and c.method == "floor"
 
