@@ -417,7 +417,7 @@ def min_threshold(model: KeywordModel) -> float:
     (by 0.16-0.53 for the bench keywords' calibrated thresholds at w = 0.5, docs/calibration.md),
     and by half as much again when the best phone pays it too (format 2.1: 0.20-0.66)."""
     w = float(model.uncertainty_weight)
-    return MIN_THRESHOLD - w * (1.5 if model.best_pays else 1.0)
+    return MIN_THRESHOLD - w * (1.5 if model.best_phone_pays else 1.0)
 
 
 def choose_threshold(scores: np.ndarray, hours: float, budget: float,

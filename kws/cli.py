@@ -197,7 +197,7 @@ def _model_info(path: str, model) -> dict:
         "hold_frames": model.hold_frames,
         "emission_floor": model.emission_floor,
         "uncertainty_weight": model.uncertainty_weight,
-        "best_phone_pays": bool(model.best_pays and model.uncertainty_weight > 0),
+        "best_phone_pays": model.best_phone_pays,
         "keywords": [
             {"keyword": k.name, "pronunciation": k.pronunciation, "states": len(k.states),
              "arcs": k.n_arcs, "max_frames": k.max_frames, "threshold": k.threshold,

@@ -10,6 +10,7 @@ on real keyword-free speech (kws/calibration.py, docs/calibration.md). A quality
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -21,14 +22,14 @@ import numpy as np
 from .errors import KwsError, PronunciationError
 from .graph import DEFAULT_STATES_PER_PHONE, build_graph, phone_min_frames
 from .model_file import DEFAULT_UNCERTAINTY_WEIGHT, KeywordModel
-
-#: Largest uncertainty weight enrolment accepts (the gain is flat from 0.4 to 0.7 and falls
-#: off beyond 1, docs/decoder.md).
-MAX_UNCERTAINTY_WEIGHT = 4.0
 from .phonesets import get_phone_set
 from .pronunciation import Pronunciation, Word, pronounce
 from . import calibration as cal
 from . import report as rep
+
+#: Largest uncertainty weight enrolment accepts (the gain is flat from 0.4 to 0.7 and falls
+#: off beyond 1, docs/decoder.md).
+MAX_UNCERTAINTY_WEIGHT = 4.0
 
 #: Threshold on the decoder's score (mean per-frame log-posterior ratio, <= 0) used when
 #: no calibration cache is available (and by callers that pass no budget and no cache).
@@ -203,11 +204,10 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
 
     graphs = [build_graph(p, phone_set, threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
                           states_per_phone=states_per_phone) for p in prons]
-    new = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=weight, best_pays=weight > 0)
     if base is not None:  # added keywords are scored on the scale of the model they join
-        new.refractory_frames, new.hold_frames = base.refractory_frames, base.hold_frames
-        new.emission_floor, new.frame_shift_ms = base.emission_floor, base.frame_shift_ms
-        new.uncertainty_weight, new.best_pays = base.uncertainty_weight, base.best_pays
+        new = dataclasses.replace(base, keywords=graphs)
+    else:
+        new = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=weight, best_pays=weight > 0)
 
     notes: list[str] = []
     source = None
@@ -273,10 +273,7 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
                     "margin", f"{kw.name!r} passes in {name} by only {margin:.2f}",
                     "re-record closer to the microphone or allow more false alarms", weak=False))
 
-    full = KeywordModel(phone_set=phone_set, keywords=(list(base.keywords) if base else []) + graphs,
-                        refractory_frames=new.refractory_frames, hold_frames=new.hold_frames,
-                        emission_floor=new.emission_floor, frame_shift_ms=new.frame_shift_ms,
-                        uncertainty_weight=new.uncertainty_weight, best_pays=new.best_pays)
+    full = dataclasses.replace(new, keywords=(list(base.keywords) if base else []) + graphs)
     rep.add_confusion(reports, full)
     for r in reports:
         r.quality = rep.quality(r)
@@ -371,8 +368,4 @@ def remove_keywords(model: KeywordModel, names: str | Iterable[str]) -> KeywordM
     keep = [k for k in model.keywords if k.name not in names]
     if not keep:
         raise KwsError("cannot remove every keyword: a model needs at least one")
-    return KeywordModel(phone_set=model.phone_set, keywords=keep, refractory_frames=model.refractory_frames,
-                        hold_frames=model.hold_frames, emission_floor=model.emission_floor,
-                        frame_shift_ms=model.frame_shift_ms, version_minor=model.version_minor,
-                        uncertainty_weight=model.uncertainty_weight, version_major=model.version_major,
-                        best_pays=model.best_pays)
+    return dataclasses.replace(model, keywords=keep)

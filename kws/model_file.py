@@ -22,7 +22,7 @@ from .phonesets import PhoneSet, phone_set_by_id
 
 MAGIC = b"KWSM"
 VERSION_MAJOR = 2          # the newest major version this toolkit reads and writes
-VERSION_MINOR = 1          # minor version of a 1.x file (2.x files are 2.0)
+VERSION_MINOR = 1          # minor version of a 1.x file (a 2.x file's follows best_pays)
 UNCERTAINTY_WEIGHT_SCALE = 256  # header field 58 of a 2.x file: the weight in 1/256 units
 HEADER_SIZE = 64
 KEYWORD_SIZE = 32
@@ -70,6 +70,13 @@ class KeywordModel:
 
     # -- queries ---------------------------------------------------------------
     @property
+    def best_phone_pays(self) -> bool:
+        """Whether the keyword phones pay the weight where they are the best phone too
+        (format 2.1): ``best_pays`` with a non-zero weight (without one it means nothing
+        and is not written)."""
+        return self.best_pays and self._weight_q() > 0
+
+    @property
     def names(self) -> list[str]:
         return [k.name for k in self.keywords]
 
@@ -86,11 +93,11 @@ class KeywordModel:
         return f"{major}.{minor}"
 
     def _version(self, weight_q: int) -> tuple[int, int]:
-        """(major, minor) of the file: 2.x with a weight; 1.1 features (phone scoring,
-        PHONE_START) make a 1.x file 1.1, otherwise it keeps its minor version."""
+        """(major, minor) of the file: 2.1 with a weight and best_pays, 2.0 with the weight
+        alone; 1.1 features (phone scoring, PHONE_START) make a 1.x file 1.1, otherwise it
+        keeps its minor version."""
         if weight_q:
-            minor = self.version_minor if self.version_major == 2 else 0
-            return 2, (max(minor, 1) if self.best_pays else minor)
+            return 2, (1 if self.best_pays else 0)
         uses_1_1 = any(k.phone_mean or any(st.flags & STATE_PHONE_START for st in k.states)
                        for k in self.keywords)
         return 1, (max(self.version_minor, 1) if uses_1_1 else self.version_minor)
@@ -127,7 +134,7 @@ class KeywordModel:
         st_recs = bytearray()
         arcs: list[int] = []
         first = 0
-        pays = self.best_pays and self._weight_q() > 0
+        pays = self.best_phone_pays
         for kw in self.keywords:
             if not kw.name:
                 raise ModelFormatError("a keyword needs a non-empty name")

@@ -22,7 +22,7 @@ class ReferenceDecoder:
         self.floor = F32(model.emission_floor)
         self.weight = F32(model.uncertainty_weight)
         # format 2.1: a keyword phone (not a pause) pays the weight where it is the best phone
-        self.best_pays = bool(model.best_pays) and model.uncertainty_weight > 0
+        self.best_pays = model.best_phone_pays
         self.reset()
 
     def reset(self) -> None:

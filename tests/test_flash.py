@@ -16,6 +16,7 @@ runs either the new or the previous model, and --info says which.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import shutil
@@ -669,30 +670,37 @@ def test_flashed_model_detects_on_speech(elf, tmp_path):
         assert abs(d.start - h[2]) <= 1 and abs(d.end - h[3]) <= 1
 
 
+def _old_firmware_refuses(tmp_path, cflags: str, new, old, version: bytes, error: str) -> None:
+    """Firmware built as an older reader (``cflags``) boots on its built-in model, refuses
+    ``new`` (whose header starts with ``version``) with ``error``, keeps its model, and
+    takes ``old``, the same keyword in the format it reads."""
+    elf = fw.build(build_dir=tmp_path / "fw_old", extra_cflags=cflags)
+    dev = fw.SerialDevice(tmp_path / "flash.bin", boot_args=["phoneset", str(ENGLISH.id)], elf=elf)
+    dev.start()
+    try:
+        assert _active(info(dev.url)) == ("built-in", 0, ["hey jarvis"])
+        path = _write(tmp_path / "new.kwm", new.to_bytes())
+        assert path.read_bytes()[4:4 + len(version)] == version
+        r = kws_flash("--port", dev.url, str(path))
+        assert r.returncode == 1
+        assert r.stderr.strip().splitlines()[-1] == "kws-flash: error: " + error
+        assert _active(info(dev.url)) == ("built-in", 0, ["hey jarvis"])
+        res = flash_ok(dev.url, _write(tmp_path / "old.kwm", old.to_bytes()))
+        assert _active(res["info"])[2] == ["jarvis"]
+    finally:
+        dev.kill()
+
+
 @needs_fw
 def test_firmware_from_before_format_2_refuses_a_2_0_model_and_keeps_its_own(tmp_path):
     """A device whose firmware reads only format 1.x (built here with KWS_FORMAT_MAJOR=1)
     refuses a 2.0 model (uncertainty weight) with a line that says what to do, keeps its
     model, and takes the same keywords enrolled as format 1.1 (weight 0)."""
-    old_elf = fw.build(build_dir=tmp_path / "fw_1x", extra_cflags="-DKWS_FORMAT_MAJOR=1")
-    dev = fw.SerialDevice(tmp_path / "flash.bin", boot_args=["phoneset", str(ENGLISH.id)], elf=old_elf)
-    dev.start()
-    try:
-        m = make_model({"jarvis": KW["jarvis"]})
-        m.uncertainty_weight = 0.5
-        v2 = _write(tmp_path / "v2.kwm", m.to_bytes())
-        assert v2.read_bytes()[4:6] == b"\x02\x00"
-        r = kws_flash("--port", dev.url, str(v2))
-        assert r.returncode == 1
-        assert r.stderr.strip().splitlines()[-1] == (
-            "kws-flash: error: the device's firmware does not read keyword-model format 2.x: update its "
-            "firmware, or enrol for it with --uncertainty-weight 0 (format 1.1); the previous model stays active")
-        assert _active(info(dev.url)) == ("built-in", 0, ["hey jarvis"])
-        m.uncertainty_weight = 0.0
-        res = flash_ok(dev.url, _write(tmp_path / "v1.kwm", m.to_bytes()))
-        assert _active(res["info"])[2] == ["jarvis"]
-    finally:
-        dev.kill()
+    m = make_model({"jarvis": KW["jarvis"]})
+    _old_firmware_refuses(
+        tmp_path, "-DKWS_FORMAT_MAJOR=1", dataclasses.replace(m, uncertainty_weight=0.5), m, b"\x02\x00",
+        "the device's firmware does not read keyword-model format 2.x: update its "
+        "firmware, or enrol for it with --uncertainty-weight 0 (format 1.1); the previous model stays active")
 
 
 @needs_fw
@@ -701,24 +709,9 @@ def test_firmware_from_before_format_2_1_refuses_a_2_1_model_and_keeps_its_own(t
     boots on its built-in model, refuses a 2.1 model (its BEST_PAYS state flag is unknown
     there, so "corrupt") with a line that says what to do, keeps its model, and takes the
     same keyword as a 2.0 model (the weight without BEST_PAYS)."""
-    old_elf = fw.build(build_dir=tmp_path / "fw_20", extra_cflags="-DKWS_FORMAT_MINOR=0")
-    dev = fw.SerialDevice(tmp_path / "flash.bin", boot_args=["phoneset", str(ENGLISH.id)], elf=old_elf)
-    dev.start()
-    try:
-        assert _active(info(dev.url)) == ("built-in", 0, ["hey jarvis"])
-        m = make_model({"jarvis": KW["jarvis"]})
-        m.uncertainty_weight, m.best_pays = 0.5, True
-        v21 = _write(tmp_path / "v21.kwm", m.to_bytes())
-        assert v21.read_bytes()[4:8] == b"\x02\x00\x01\x00"
-        r = kws_flash("--port", dev.url, str(v21))
-        assert r.returncode == 1
-        assert r.stderr.strip().splitlines()[-1] == (
-            "kws-flash: error: the device refused the model as corrupt: if its firmware predates "
-            "keyword-model format 2.1, update it, or enrol for it with --uncertainty-weight 0 (format 1.1); "
-            "the previous model stays active")
-        assert _active(info(dev.url)) == ("built-in", 0, ["hey jarvis"])
-        m.best_pays = False
-        res = flash_ok(dev.url, _write(tmp_path / "v20.kwm", m.to_bytes()))
-        assert _active(res["info"])[2] == ["jarvis"]
-    finally:
-        dev.kill()
+    m = dataclasses.replace(make_model({"jarvis": KW["jarvis"]}), uncertainty_weight=0.5)
+    _old_firmware_refuses(
+        tmp_path, "-DKWS_FORMAT_MINOR=0", dataclasses.replace(m, best_pays=True), m, b"\x02\x00\x01\x00",
+        "the device refused the model as corrupt: if its firmware predates "
+        "keyword-model format 2.1, update it, or enrol for it with --uncertainty-weight 0 (format 1.1); "
+        "the previous model stays active")
