@@ -22,7 +22,7 @@ from .phonesets import PhoneSet, phone_set_by_id
 
 MAGIC = b"KWSM"
 VERSION_MAJOR = 2          # the newest major version this toolkit reads and writes
-VERSION_MINOR = 1          # minor version of a 1.x file (a 2.x file's follows best_pays)
+VERSION_MINOR = 1          # minor version of a 1.x file (a 2.x file is 2.0, 2.1 with best_pays)
 UNCERTAINTY_WEIGHT_SCALE = 256  # header field 58 of a 2.x file: the weight in 1/256 units
 HEADER_SIZE = 64
 KEYWORD_SIZE = 32
@@ -94,10 +94,11 @@ class KeywordModel:
 
     def _version(self, weight_q: int) -> tuple[int, int]:
         """(major, minor) of the file: 2.1 with a weight and best_pays, 2.0 with the weight
-        alone; 1.1 features (phone scoring, PHONE_START) make a 1.x file 1.1, otherwise it
+        alone (or the minor read from a 2.x file, if newer); 1.1 features (phone scoring, PHONE_START) make a 1.x file 1.1, otherwise it
         keeps its minor version."""
-        if weight_q:
-            return 2, (1 if self.best_pays else 0)
+        if weight_q:  # a newer minor read from a file is kept (readers ignore what it adds)
+            minor = self.version_minor if self.version_major == 2 else 0
+            return 2, (max(minor, 1) if self.best_pays else minor)
         uses_1_1 = any(k.phone_mean or any(st.flags & STATE_PHONE_START for st in k.states)
                        for k in self.keywords)
         return 1, (max(self.version_minor, 1) if uses_1_1 else self.version_minor)
