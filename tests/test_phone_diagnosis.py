@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+import kws.decoder  # noqa: F401  (the installed package, with its C extension, before the tool
+# puts the checkout first on sys.path: the checkout's kws has no built extension)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
@@ -54,3 +57,25 @@ def test_missing_manifest_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "phone_diagnosis.py"), "--lang", "en",
                         "--positives", str(tmp_path), "jarvis"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "no manifest.csv" in r.stderr
+
+
+def test_emissions_are_the_decoders_for_a_keyword_phone():
+    """Per-phone numbers follow the decoder's rule (format 2.1 with the weight, 1.1 without):
+    checked against the numpy reference decoder, phone by phone, on random frames."""
+    from phone_diagnosis import emissions
+    from kws import enroll
+    from reference_decoder import ReferenceDecoder
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 2, size=(50, 40)).astype(np.float32)
+    lp = x - np.log(np.exp(x).sum(1, keepdims=True)).astype(np.float32)
+    lp[5] = np.log(np.full(40, 1 / 40, np.float32))  # an unsure frame: every phone equally likely
+    for w in (0.0, 0.5):
+        ref = ReferenceDecoder(enroll(["hey jarvis"], "en", threshold=-1.0, uncertainty_weight=w).model)
+        ours = emissions(lp, w)
+        for t in range(len(lp)):
+            e = ref._emissions(lp[t])
+            want = [ref._emission(e, p) for p in range(1, 40)]  # phone 0 (a pause) has its own rule
+            np.testing.assert_allclose(ours[t, 1:], want, atol=1e-5)
+    # the weight is what makes the best phone of an unsure frame cost something
+    assert emissions(lp, 0.0)[5].max() == 0.0 and emissions(lp, 0.5)[5].max() < -1.8

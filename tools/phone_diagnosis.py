@@ -9,9 +9,12 @@ matches positives) the keyword's phone chain (first pronunciation, each phone at
 minimum duration from kws/data/phone_durations) is aligned to the clip's posteriors by the
 decoder's rule (for each end frame the path with the best summed emission; of those, the one
 with the best phone-mean score; free start), and each phone
-gets the mean of its frames' emissions `max(log p(phone) - max_q log p(q), -6)`: 0 when the
-phone is the network's best guess, -6 when it is never close. The keyword's score is the
-mean over phones (the decoder's phone-mean score, docs/decoder.md). Printed per phone:
+gets the mean of its frames' emissions by the decoder's rule for the enrolment default
+(format 2.1, uncertainty weight w = 0.5: `max(x - (1 - w) m, -6)` with x = log p(phone) and
+m = max_q log p(q), i.e. the ratio to the best phone plus w times the best phone's own
+log-posterior; `--uncertainty-weight 0` gives the 1.1 rule `max(x - m, -6)`): near 0 when the
+phone is the network's confident best guess, -6 when it is never close. The keyword's score is
+the mean over phones (the decoder's phone-mean score, docs/decoder.md). Printed per phone:
 the mean over clips, the mean over the worst quarter of clips, and what the network hears
 instead (its best phone on those frames).
 
@@ -82,9 +85,21 @@ def align_phones(e: np.ndarray, phone_idx: list[int], min_frames: list[int]) -> 
     return [sorted(f) for f in frames]
 
 
-def phone_scores(logpost: np.ndarray, phone_idx: list[int], min_frames: list[int]):
-    """(per-phone mean emission, per-phone frames) of the keyword's best path in one clip."""
-    e = np.maximum(logpost - logpost.max(1, keepdims=True), FLOOR)
+def emissions(logpost: np.ndarray, weight: float = 0.0, floor: float = FLOOR) -> np.ndarray:
+    """Per-frame emission of every phone as a keyword phone (not a pause) scores it in the C
+    decoder (docs/kwm-format.md, decoder semantics): `x - m + w min(m, 0)` below the best phone,
+    and for the best phone `w min(m, 0)` (format 2.1: the best phone pays the weight too; with
+    w = 0 it scores 0, the 1.1 rule), floored. So the numbers here are the decoder's own."""
+    lp = np.asarray(logpost, np.float32)
+    m = lp.max(1, keepdims=True)
+    return np.maximum(lp - m + np.float32(weight) * np.minimum(m, 0.0), np.float32(floor))
+
+
+def phone_scores(logpost: np.ndarray, phone_idx: list[int], min_frames: list[int],
+                 weight: float = 0.0):
+    """(per-phone mean emission, per-phone frames) of the keyword's best path in one clip,
+    with emissions by the decoder's rule for uncertainty weight ``weight`` (:func:`emissions`)."""
+    e = emissions(logpost, weight)
     frames = align_phones(e, phone_idx, min_frames)
     return [float(e[f, p].mean()) if f else FLOOR for f, p in zip(frames, phone_idx)], frames
 
@@ -95,8 +110,16 @@ def main() -> int:
     ap.add_argument("--lang", choices=["ko", "en"], required=True)
     ap.add_argument("--positives", required=True, help="folder with a manifest.csv (or the .csv itself)")
     ap.add_argument("--acoustic", help="acoustic model .tflite (default: the shipped one)")
+    ap.add_argument("--uncertainty-weight", type=float, default=None, metavar="W",
+                    help="score phones as keywords enrolled with this weight are scored (default: "
+                         "kws-enroll's, 0.5, format 2.1; 0: the format-1.1 ratio to the best phone)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = ap.parse_args()
+    from kws.model_file import DEFAULT_UNCERTAINTY_WEIGHT
+    weight = DEFAULT_UNCERTAINTY_WEIGHT if args.uncertainty_weight is None else args.uncertainty_weight
+    if not (np.isfinite(weight) and 0.0 <= weight <= 4.0):
+        print(f"phone_diagnosis: --uncertainty-weight must be 0 to 4 (got {weight:g})", file=sys.stderr)
+        return 2
 
     from kws.acoustic import AcousticModel
     from kws.audio import load_audio
@@ -134,7 +157,7 @@ def main() -> int:
         per, heard = [], [Counter() for _ in phones]
         for i, r in enumerate(clips):
             lp = am.log_posteriors(log_mel(load_audio(man.parent / r["path"])))
-            sc, frames = phone_scores(lp, idx, [mins.get(p, 4) for p in phones])
+            sc, frames = phone_scores(lp, idx, [mins.get(p, 4) for p in phones], weight)
             per.append(sc)
             for k, f in enumerate(frames):
                 heard[k].update(names[j] for j in lp[f].argmax(1))
@@ -142,7 +165,7 @@ def main() -> int:
                 print(f"phone_diagnosis: {kw}: {i + 1}/{len(clips)}", file=sys.stderr)
         a = np.array(per)
         worst = a[a.mean(1) <= np.percentile(a.mean(1), 25)]
-        report[kw] = {"clips": len(clips), "score_median": float(np.median(a.mean(1))),
+        report[kw] = {"clips": len(clips), "uncertainty_weight": weight, "score_median": float(np.median(a.mean(1))),
                       "phones": [{"phone": p, "mean": round(float(a[:, k].mean()), 3),
                                   "worst_quarter": round(float(worst[:, k].mean()), 3),
                                   "heard_as": [n for n, _ in heard[k].most_common(3)]}
@@ -151,7 +174,7 @@ def main() -> int:
         print(json.dumps(report, indent=1))
     else:
         for kw, r in report.items():
-            print(f"{kw}: {r['clips']} clips, median score {r['score_median']:.2f}")
+            print(f"{kw}: {r['clips']} clips, median score {r['score_median']:.2f} (uncertainty weight {weight:g})")
             for p in r["phones"]:
                 print(f"  {p['phone']:3s} mean {p['mean']:6.2f}  worst quarter {p['worst_quarter']:6.2f}  "
                       f"network's best phone there: {' '.join(p['heard_as'])}")
