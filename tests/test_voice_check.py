@@ -53,7 +53,7 @@ def test_pink_noise_is_unit_level_and_falls_with_frequency():
 @pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng not installed")
 def test_espeak_wake_words_are_detected_and_told_apart(tmp_path):
     r = _run("--lang", "en", "--engine", "espeak", "--n", "4", "--json", "--data", str(tmp_path),
-             "--keep", str(tmp_path / "clips"), "hey jarvis", "porcupine")
+             "--keep", str(tmp_path / "clips"), "--plot", str(tmp_path / "v.png"), "hey jarvis", "porcupine")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["clips"] == 8 and out["noise"] == "pink noise" and out["keyword_model_format"] == "2.1"
@@ -66,6 +66,7 @@ def test_espeak_wake_words_are_detected_and_told_apart(tmp_path):
     manifest = (tmp_path / "clips" / "manifest.csv").read_text().splitlines()
     assert len(manifest) == 9 and manifest[1].endswith(",en,hey jarvis")
     assert "voice_check: 2/2 porcupine" in r.stderr  # progress on stderr
+    assert (tmp_path / "v.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_piper_voice_is_detected(tmp_path):

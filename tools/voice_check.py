@@ -74,6 +74,13 @@ class NoiseSource:
         return x[o:o + n]
 
 
+def ljust(text: str, width: int) -> str:
+    """Left-justify for a terminal: Hangul (and other wide characters) take two columns."""
+    import unicodedata
+    cols = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(0, width - cols)
+
+
 def mix(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     """int16 speech plus noise `snr_db` below the speech's active level (kws.bench's rule)."""
     from kws.bench import active_power
@@ -92,6 +99,31 @@ def synthesiser(engine: str, lang: str, piper_paths: list[str] | None):
         return lambda text, wav, rng: ss.say_piper(*voices[int(rng.integers(len(voices)))], text, wav, rng)
     vars_ = ss.variants()
     return lambda text, wav, rng: ss.say_espeak(lang, vars_, text, wav, rng)
+
+
+def plot(summary: dict, out: str) -> None:
+    """One bar per wake word: clips detected clean and in noise, worst first, with each
+    word's calibrated threshold beside it (where a person would rather look than read)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    words = sorted(summary["words"].items(), key=lambda kv: (kv[1]["detected_clean"] + kv[1]["detected_noisy"], kv[0]))
+    n = summary["clips_per_word"]
+    y = np.arange(len(words))
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.24 * len(words)))
+    ax.barh(y + 0.2, [r["detected_clean"] / n * 100 for _, r in words], 0.4, label="clean", color="#3a7dc9")
+    ax.barh(y - 0.2, [r["detected_noisy"] / n * 100 for _, r in words], 0.4,
+            label=f"{summary['snr_db']:g} dB noise", color="#e0913a")
+    ax.set_yticks(y, [f"{w}  ({r['threshold']:.2f})" for w, r in words], fontsize=8)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel(f"detected at the calibrated threshold, % of {n} clips per word")
+    ax.set_title(f"{summary['engine']} voice: {summary['detected_clean']}/{summary['clips']} clean, "
+                 f"{summary['detected_noisy']}/{summary['clips']} in noise", fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", metavar="DIR", help="also write the clean clips and a manifest.csv there")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    ap.add_argument("--plot", metavar="OUT.png", help="bar chart of the detections per word (needs matplotlib)")
     args = ap.parse_args(argv)
 
     words = list(args.words)
@@ -125,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("give wake words as arguments or with --words FILE")
     if not 1 <= args.n <= 1000:
         ap.error("--n must be 1 to 1000")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401  (checked before minutes of synthesis, not after)
+        except ImportError:
+            print("voice_check: --plot needs matplotlib: pip install 'kws-toolkit[plot]'", file=sys.stderr)
+            return 2
 
     import kws
     from kws.audio import load_audio
@@ -197,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                       "other_keywords_fired": r["others"]}
                   for w, r in out.items()},
     }
+    if args.plot:
+        plot(summary, args.plot)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=1))
         return 0
@@ -206,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     for w, r in summary["words"].items():
         med = "-" if r["median_score"] is None else f"{r['median_score']:.2f}"
         others = ", ".join(f"{k} x{v}" for k, v in r["other_keywords_fired"].items()) or "-"
-        print(f"{w:18s} {r['threshold']:9.2f} {r['rating']:>7s} {r['detected_clean']:>3d}/{r['clips']:<3d} "
+        print(f"{ljust(w, 18)} {r['threshold']:9.2f} {r['rating']:>7s} {r['detected_clean']:>3d}/{r['clips']:<3d} "
               f"{r['detected_noisy']:>3d}/{r['clips']:<3d} {med:>7s}  {others}")
     print(f"all: {summary['detected_clean']}/{summary['clips']} detected clean, "
           f"{summary['detected_noisy']}/{summary['clips']} at {args.snr:g} dB")
