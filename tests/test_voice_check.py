@@ -85,3 +85,17 @@ def test_bad_requests_get_one_line(tmp_path):
     assert r.returncode != 0 and r.stderr.strip().count("\n") == 0 and "espeak" in r.stderr
     r = _run("--lang", "en", "--engine", "espeak", "--data", str(tmp_path), "7-eleven")
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "digits" in r.stderr
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng not installed")
+def test_fail_under_gates_the_exit_code(tmp_path):
+    """A word under the asked detection rate makes the exit code 1 and is named; the same run
+    without the gate exits 0. '아리아' needs a near-perfect rendition (threshold about -0.1:
+    everyday Korean comes that close), so espeak-ng's readings of it are not detected."""
+    args = ("--lang", "ko", "--engine", "espeak", "--n", "2", "--data", str(tmp_path), "--json", "자비스야", "아리아")
+    r = _run(*args, "--fail-under", "0.5")
+    assert r.returncode == 1, r.stderr
+    out = json.loads(r.stdout)
+    assert out["failing"] == ["아리아"] and out["words"]["자비스야"]["detected_clean"] >= 1
+    assert _run(*args).returncode == 0
+    assert _run("--lang", "ko", "--engine", "espeak", "--fail-under", "2", "x").returncode == 2

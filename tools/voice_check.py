@@ -4,6 +4,7 @@
     python tools/voice_check.py --lang en "hey jarvis" alexa computer          # Piper voice
     python tools/voice_check.py --lang en --words tools/voice_check_words.txt --json
     python tools/voice_check.py --lang ko --engine espeak 자비스야 '헤이 카카오'
+    python tools/voice_check.py --lang en --fail-under 0.8 'hey nova'    # exit 1 if under 8 of 10 clean
 
 Enrols the wake words together, as `kws-enroll` would (thresholds calibrated to the
 false-alarm budget), synthesises each of them `--n` times, half alone and half followed by a
@@ -154,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", metavar="DIR", help="also write the clean clips and a manifest.csv there")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     ap.add_argument("--plot", metavar="OUT.png", help="bar chart of the detections per word (needs matplotlib)")
+    ap.add_argument("--fail-under", type=float, default=None, metavar="R",
+                    help="exit 1 when any word is detected in fewer than this fraction of its clean clips "
+                         "(e.g. 0.8), to gate a wake-word choice in a script")
     args = ap.parse_args(argv)
 
     words = list(args.words)
@@ -165,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("give wake words as arguments or with --words FILE")
     if not 1 <= args.n <= 1000:
         ap.error("--n must be 1 to 1000")
+    if args.fail_under is not None and not 0.0 <= args.fail_under <= 1.0:
+        ap.error("--fail-under must be 0 to 1")
     if args.plot:
         try:
             import matplotlib  # noqa: F401  (checked before minutes of synthesis, not after)
@@ -245,9 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.plot:
         plot(summary, args.plot)
+    failing = [w for w, r in summary["words"].items()
+               if args.fail_under is not None and r["detected_clean"] < args.fail_under * r["clips"]]
+    summary["failing"] = failing
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=1))
-        return 0
+        return 1 if failing else 0
     print(f"{args.engine} voice, {args.n} clips per wake word, noisy copies at {args.snr:g} dB over {noise.what}; "
           f"thresholds calibrated by kws-enroll")
     print(f"{'wake word':18s} {'threshold':>9s} {'rating':>7s} {'clean':>7s} {'noisy':>7s} {'median':>7s}  other wake words fired")
@@ -258,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['detected_noisy']:>3d}/{r['clips']:<3d} {med:>7s}  {others}")
     print(f"all: {summary['detected_clean']}/{summary['clips']} detected clean, "
           f"{summary['detected_noisy']}/{summary['clips']} at {args.snr:g} dB")
-    return 0
+    if failing:
+        print(f"voice_check: detected in fewer than {args.fail_under:g} of the clean clips: {', '.join(failing)}",
+              file=sys.stderr)
+    return 1 if failing else 0
 
 
 if __name__ == "__main__":
