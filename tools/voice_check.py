@@ -23,6 +23,10 @@ so its misses say something about other speakers too; `--engine espeak` (always 
 its voices are in the training data, so it is the optimistic check) also speaks Korean. One
 synthetic voice is not people: a word that fails here needs a look (`tools/phone_diagnosis.py`
 on the clips this writes with `--keep DIR`); a word that passes still needs real recordings.
+
+Repeatability: `--seed` fixes the texts, speaking rates, noise excerpts and dither, and an
+espeak-ng run repeats exactly; Piper samples noise inside its network (not seeded from here),
+so two Piper runs differ by a few clips per word: compare words that fail in every run.
 """
 
 from __future__ import annotations
