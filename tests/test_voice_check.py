@@ -83,6 +83,8 @@ def test_bad_requests_get_one_line(tmp_path):
     assert r.returncode == 2 and "give wake words" in r.stderr
     r = _run("--lang", "ko", "--engine", "piper", "자비스야")
     assert r.returncode != 0 and r.stderr.strip().count("\n") == 0 and "espeak" in r.stderr
+    r = _run("--lang", "en", "--engine", "espeak", "--words", str(tmp_path / "none.txt"))
+    assert r.returncode == 2 and "none.txt" in r.stderr and "Traceback" not in r.stderr
     r = _run("--lang", "en", "--engine", "espeak", "--data", str(tmp_path), "7-eleven")
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "digits" in r.stderr
 

