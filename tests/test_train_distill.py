@@ -114,3 +114,59 @@ def test_consistent_without_teacher_and_bad_init_stop_at_once(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--init" in r.stderr and "no en_float.keras" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+class _PhoneNet:
+    """Posteriors that put phone `seq[k]` on frames [bounds[k], bounds[k+1]) of the 200-frame
+    utterance (whatever the input): a stand-in for a trained network, enough to check that the
+    alignment follows the network and not the flat start."""
+
+    def __init__(self, n_phones: int, labels: np.ndarray) -> None:
+        self.n_phones, self.labels = n_phones, labels
+
+    def predict(self, x, batch_size=None, verbose=0):
+        out = np.full((len(x), train_acoustic.SEG, self.n_phones), 0.01 / self.n_phones, np.float32)
+        n = min(len(self.labels), train_acoustic.SEG)
+        out[:, np.arange(n), self.labels[:n]] += 0.99
+        return out
+
+
+def test_align_from_init_follows_the_network_and_maps_speed_copies():
+    """--align-from-init: utterances without a PocketSphinx alignment are force-aligned on the
+    --init network's posteriors; their speed copies get the same labels on their own time
+    axis; an utterance that already has an alignment keeps it."""
+    from kws.phonesets import ENGLISH as pset
+    words = [[*"JH AA R V IH S".split()]]
+    ids = [pset.index(p) for p in words[0]]
+    T = 200
+    truth = np.zeros(T, np.int32)  # silence, then the six phones with uneven lengths, silence
+    bounds = [20, 30, 90, 100, 110, 170, 180]
+    for k, p in enumerate(ids):
+        truth[bounds[k]:bounds[k + 1]] = p
+    feats = [np.zeros((T, train_acoustic.N_MELS), np.float32),           # 0: to align
+             np.zeros((round(T / 0.9), train_acoustic.N_MELS), np.float32),  # 1: its 0.9 speed copy
+             np.zeros((T, train_acoustic.N_MELS), np.float32)]           # 2: already aligned
+    utts = [{"set": "s", "path": "a.flac", "part": "train", "words": words},
+            {"set": "s", "path": "a.flac", "part": "train_sp", "speed": 0.9, "words": words},
+            {"set": "s", "path": "b.flac", "part": "train", "words": words}]
+    flat = {u: train_acoustic.uniform_align(feats[u], words, pset) for u in range(3)}
+    given = np.full(T, ids[0], np.int32)
+    ali = dict(flat)
+    ali[2] = given
+    net = _PhoneNet(len(pset.phones), truth)
+    out, n = train_acoustic.align_with_model(net, feats, utts, [u["words"] for u in utts], pset, ali, flat,
+                                             [0, 2], prior_scale=0.0)
+    assert n == 1
+    assert np.mean(out[0] == truth) > 0.97                   # follows the network ...
+    assert np.mean(flat[0] == truth) < 0.8                   # ... which the flat start does not
+    src = np.minimum(np.round(np.arange(len(feats[1])) * 0.9).astype(int), T - 1)
+    np.testing.assert_array_equal(out[1], out[0][src])     # the speed copy, on its own axis
+    assert out[2] is given                                   # an existing alignment is kept
+
+
+def test_align_from_init_needs_init(tmp_path):
+    tool = str(ROOT / "tools" / "train_acoustic.py")
+    r = subprocess.run([sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--align-from-init"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--align-from-init needs --init DIR" in r.stderr
+    assert not (tmp_path / "o").exists()

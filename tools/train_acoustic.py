@@ -705,6 +705,30 @@ def realign(post: dict, words_of, pset, prior: np.ndarray, fallback: dict,
     return out, fails
 
 
+def align_with_model(model, feats, utts, words_of, pset, ali: dict, flat_ali: dict, ids: list[int],
+                     prior_scale: float) -> tuple[dict, int]:
+    """Initial alignments from an already trained network (--align-from-init): where no
+    PocketSphinx alignment exists (ali[u] is still the flat one), force-align the
+    utterance's own words on the network's posteriors divided by their mean (the prior)
+    and give its speed copies the same labels on their own time axis, as --init-align does."""
+    todo = [u for u in ids if ali[u] is flat_ali[u]]
+    post = predict_utts(model, feats, todo)
+    prior = np.concatenate([post[u] for u in todo]).mean(0) if todo else np.ones(1)
+    new, fails = realign(post, words_of, pset, prior, flat_ali, prior_scale)
+    if fails:
+        log(f"forced alignment failed for {fails} utterances: flat alignment kept")
+    out = dict(ali)
+    out.update(new)
+    by_key = {(utts[u]["set"], utts[u]["path"]): u for u in todo}
+    for u, m in enumerate(utts):
+        src_u = by_key.get((m["set"], m["path"]))
+        if m["part"] == "train_sp" and src_u is not None and ali[u] is flat_ali[u]:
+            lab = new[src_u]
+            src = np.minimum(np.round(np.arange(len(feats[u])) * m.get("speed", 1.0)).astype(int), len(lab) - 1)
+            out[u] = lab[src]
+    return out, len(todo)
+
+
 def edit_distance(a, b) -> int:
     d = np.arange(len(b) + 1)
     for i in range(1, len(a) + 1):
@@ -862,6 +886,10 @@ def main() -> None:
                     help="extra training folder (manifest.csv layout), e.g. tools/synth_speech.py output")
     ap.add_argument("--init-align", action="append", help="npz of initial frame labels (tools/align_pocketsphinx.py) "
                     "instead of a flat start")
+    ap.add_argument("--align-from-init", action="store_true",
+                    help="with --init: the initial alignments come from forced alignment with the --init "
+                         "network (for sets without PocketSphinx alignments, e.g. a new synthetic voice); "
+                         "--init-align files, if given, take precedence where they have an utterance")
     ap.add_argument("--noise-segments", type=int, default=400,
                     help="speech-free training segments labelled sil (noise/ excerpts, near-silence)")
     ap.add_argument("--align-prior-scale", type=float, default=1.0,
@@ -911,6 +939,8 @@ def main() -> None:
         for f in (f"{args.lang}_float.keras", f"{args.lang}_norm.npz"):
             if not os.path.exists(os.path.join(d, f)):
                 sys.exit(f"train_acoustic: {opt} {d}: no {f} (an --out folder of train_acoustic.py)")
+    if args.align_from_init and not args.init:
+        sys.exit("train_acoustic: --align-from-init needs --init DIR (the network that aligns)")
     if args.teacher:
         args.rounds = 1
     os.makedirs(args.out, exist_ok=True)
@@ -985,6 +1015,15 @@ def main() -> None:
     if args.init:
         model.load_weights(os.path.join(args.init, f"{args.lang}_float.keras"))
         log(f"initial weights and normalisation from {args.init}")
+    if args.align_from_init:
+        ali, n_new = align_with_model(model, feats, utts, words_of, pset, ali, flat_ali,
+                                      [u for u in range(len(utts)) if utts[u]["part"] != "train_sp"],
+                                      args.align_prior_scale)
+        tr0 = [i for i, u in enumerate(utts) if u["part"] == "train"]
+        tr = [i for i, u in enumerate(utts) if u["part"] in ("train", "train_sp")]
+        log(f"forced alignment with the --init network for {n_new} utterances (and their speed copies); "
+            f"training on {len(tr)}")
+        flat = dict(ali)
     if args.freq_warp > 0:
         log(f"frequency warping (VTLP): factor uniform in {1 - args.freq_warp:.2f}..{1 + args.freq_warp:.2f} per segment")
     if args.specaug:
@@ -1106,7 +1145,11 @@ def main() -> None:
                                      + (f"; frequency warping (VTLP) by 1+-{args.freq_warp:g} per segment"
                                         if args.freq_warp > 0 else ""),
                      "initial_alignment": ("PocketSphinx en-us forced alignment (tools/align_pocketsphinx.py)"
-                                           if args.init_align else "flat start"),
+                                           if args.init_align else "")
+                                          + (" + " if args.init_align and args.align_from_init else "")
+                                          + ("forced alignment with the --init network" if args.align_from_init
+                                             else "")
+                                          or "flat start",
                      "method": (f"distillation: {args.epochs} epochs of cross-entropy against the mean "
                                 f"posterior of {len(teachers)} earlier runs (teachers)"
                                 + (", computed on the same augmented batch the student sees" if args.consistent

