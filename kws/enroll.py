@@ -173,6 +173,16 @@ def _check_budget(value) -> float:
     return float(value)
 
 
+def check_uncertainty_weight(weight: float) -> float:
+    """The decoder's uncertainty weight if it is one the format and the firmware accept
+    (0 to MAX_UNCERTAINTY_WEIGHT, finite), else KwsError saying what to give instead; shared by
+    enrolment and the tools that score as enrolled keywords are scored."""
+    if not (math.isfinite(weight) and 0.0 <= weight <= MAX_UNCERTAINTY_WEIGHT):
+        raise KwsError(f"uncertainty weight must be 0 to {MAX_UNCERTAINTY_WEIGHT:g} (got {weight}); "
+                       f"the default is {DEFAULT_UNCERTAINTY_WEIGHT:g}, 0 writes format 1.1")
+    return float(weight)
+
+
 # --------------------------------------------------------------------------- enrolment
 def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: float | None,
                         budget: float | None, states_per_phone: int | None, cache, recordings,
@@ -180,9 +190,8 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
     phone_set = get_phone_set(lang)
     if weight is None:
         weight = base.uncertainty_weight if base is not None else DEFAULT_UNCERTAINTY_WEIGHT
-    elif not (math.isfinite(weight) and 0.0 <= weight <= MAX_UNCERTAINTY_WEIGHT):
-        raise KwsError(f"uncertainty weight must be 0 to {MAX_UNCERTAINTY_WEIGHT:g} (got {weight}); "
-                       f"the default is {DEFAULT_UNCERTAINTY_WEIGHT:g}, 0 writes format 1.1")
+    else:
+        weight = check_uncertainty_weight(weight)
     if states_per_phone is None:  # measured per-phone minimum durations, else the default count
         states_per_phone = phone_min_frames(phone_set) or DEFAULT_STATES_PER_PHONE
     explicit_budget = budget is not None

@@ -59,6 +59,16 @@ def test_missing_manifest_is_one_line(tmp_path):
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "no manifest.csv" in r.stderr
 
 
+def test_bad_uncertainty_weight_is_one_line(tmp_path):
+    """The same range as kws-enroll's (kws.enroll.check_uncertainty_weight), said before any work."""
+    for bad in ("9", "-1", "nan"):
+        r = subprocess.run([sys.executable, str(ROOT / "tools" / "phone_diagnosis.py"), "--lang", "en",
+                            "--positives", str(tmp_path), "--uncertainty-weight", bad, "jarvis"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, (bad, r.stderr)
+        assert "uncertainty weight must be 0 to 4" in r.stderr and "no manifest.csv" not in r.stderr, bad
+
+
 def test_emissions_are_the_decoders_for_a_keyword_phone():
     """Per-phone numbers follow the decoder's rule (format 2.1 with the weight, 1.1 without):
     checked against the numpy reference decoder, phone by phone, on random frames."""

@@ -115,10 +115,14 @@ def main() -> int:
                          "kws-enroll's, 0.5, format 2.1; 0: the format-1.1 ratio to the best phone)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = ap.parse_args()
+    from kws.enroll import check_uncertainty_weight
+    from kws.errors import KwsError
     from kws.model_file import DEFAULT_UNCERTAINTY_WEIGHT
-    weight = DEFAULT_UNCERTAINTY_WEIGHT if args.uncertainty_weight is None else args.uncertainty_weight
-    if not (np.isfinite(weight) and 0.0 <= weight <= 4.0):
-        print(f"phone_diagnosis: --uncertainty-weight must be 0 to 4 (got {weight:g})", file=sys.stderr)
+    try:
+        weight = (DEFAULT_UNCERTAINTY_WEIGHT if args.uncertainty_weight is None
+                  else check_uncertainty_weight(args.uncertainty_weight))
+    except KwsError as e:
+        print(f"phone_diagnosis: --uncertainty-weight: {e}", file=sys.stderr)
         return 2
 
     from kws.acoustic import AcousticModel

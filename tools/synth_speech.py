@@ -40,8 +40,8 @@ neural (VITS) voices, trained on recordings of real speakers: by default `en_US-
 `.onnx` voices given with `--piper-voice` (a multi-speaker voice picks a random speaker per
 clip). Each clip gets a random speaking rate (length scale 0.8-1.3) and random
 pronunciation and rhythm noise (noise scale 0.4-0.9, noise-w 0.5-1.0), so no two readings
-are alike. The most natural-sounding of these engines; also the default voice of
-`tools/voice_check.py`, because the shipped acoustic models never heard it.
+are alike. The most natural-sounding of these engines (1 h of it is in English v28's
+training data); also the default voice of `tools/voice_check.py`.
 """
 
 from __future__ import annotations

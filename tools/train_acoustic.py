@@ -1003,10 +1003,11 @@ def main() -> None:
             ali[u] = lab[src]
             n_init += 1
         log(f"initial alignments from {args.init_align} for {n_init} of {len(tr + dv)} utterances")
-        have = set(u for u in tr + dv if ali[u] is not flat_ali[u])
-        tr0 = [u for u in tr0 if u in have]
-        tr = [u for u in tr if u in have]
-        log(f"training on the {len(tr)} utterances (incl. speed copies) that have one")
+        if not args.align_from_init:  # (with it, the --init network aligns the others below)
+            have = set(u for u in tr + dv if ali[u] is not flat_ali[u])
+            tr0 = [u for u in tr0 if u in have]
+            tr = [u for u in tr if u in have]
+            log(f"training on the {len(tr)} utterances (incl. speed copies) that have one")
     flat = dict(ali)
     # --consistent: the augmentation runs outside the network (make_distiller), once per batch
     inner_aug = not args.consistent
@@ -1017,10 +1018,8 @@ def main() -> None:
         log(f"initial weights and normalisation from {args.init}")
     if args.align_from_init:
         ali, n_new = align_with_model(model, feats, utts, words_of, pset, ali, flat_ali,
-                                      [u for u in range(len(utts)) if utts[u]["part"] != "train_sp"],
+                                      [u for u in tr + dv if utts[u]["part"] != "train_sp"],
                                       args.align_prior_scale)
-        tr0 = [i for i, u in enumerate(utts) if u["part"] == "train"]
-        tr = [i for i, u in enumerate(utts) if u["part"] in ("train", "train_sp")]
         log(f"forced alignment with the --init network for {n_new} utterances (and their speed copies); "
             f"training on {len(tr)}")
         flat = dict(ali)

