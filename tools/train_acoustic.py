@@ -705,6 +705,13 @@ def realign(post: dict, words_of, pset, prior: np.ndarray, fallback: dict,
     return out, fails
 
 
+def on_own_axis(labels: np.ndarray, n_frames: int, speed: float) -> np.ndarray:
+    """Frame labels of an utterance moved onto a speed copy's time axis (n_frames long,
+    played at `speed`): frame t of the copy takes the label of frame round(t * speed)."""
+    src = np.minimum(np.round(np.arange(n_frames) * speed).astype(int), len(labels) - 1)
+    return labels[src]
+
+
 def align_with_model(model, feats, utts, words_of, pset, ali: dict, flat_ali: dict, ids: list[int],
                      prior_scale: float) -> tuple[dict, int]:
     """Initial alignments from an already trained network (--align-from-init): where no
@@ -723,9 +730,7 @@ def align_with_model(model, feats, utts, words_of, pset, ali: dict, flat_ali: di
     for u, m in enumerate(utts):
         src_u = by_key.get((m["set"], m["path"]))
         if m["part"] == "train_sp" and src_u is not None and ali[u] is flat_ali[u]:
-            lab = new[src_u]
-            src = np.minimum(np.round(np.arange(len(feats[u])) * m.get("speed", 1.0)).astype(int), len(lab) - 1)
-            out[u] = lab[src]
+            out[u] = on_own_axis(new[src_u], len(feats[u]), m.get("speed", 1.0))
     return out, len(todo)
 
 
@@ -996,11 +1001,7 @@ def main() -> None:
             z = next((z for z in zs if key in z.files), None)
             if z is None:
                 continue
-            lab = z[key].astype(np.int32)
-            T = len(feats_raw[u])
-            sp = utts[u].get("speed", 1.0)
-            src = np.minimum(np.round(np.arange(T) * sp).astype(int), len(lab) - 1)
-            ali[u] = lab[src]
+            ali[u] = on_own_axis(z[key].astype(np.int32), len(feats_raw[u]), utts[u].get("speed", 1.0))
             n_init += 1
         log(f"initial alignments from {args.init_align} for {n_init} of {len(tr + dv)} utterances")
         if not args.align_from_init:  # (with it, the --init network aligns the others below)
@@ -1143,12 +1144,9 @@ def main() -> None:
                                       if use_aug else "none") + (SPECAUG_NOTE if args.specaug else "")
                                      + (f"; frequency warping (VTLP) by 1+-{args.freq_warp:g} per segment"
                                         if args.freq_warp > 0 else ""),
-                     "initial_alignment": ("PocketSphinx en-us forced alignment (tools/align_pocketsphinx.py)"
-                                           if args.init_align else "")
-                                          + (" + " if args.init_align and args.align_from_init else "")
-                                          + ("forced alignment with the --init network" if args.align_from_init
-                                             else "")
-                                          or "flat start",
+                     "initial_alignment": " + ".join(
+                         ["PocketSphinx en-us forced alignment (tools/align_pocketsphinx.py)"] * bool(args.init_align)
+                         + ["forced alignment with the --init network"] * args.align_from_init) or "flat start",
                      "method": (f"distillation: {args.epochs} epochs of cross-entropy against the mean "
                                 f"posterior of {len(teachers)} earlier runs (teachers)"
                                 + (", computed on the same augmented batch the student sees" if args.consistent
