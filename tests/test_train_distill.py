@@ -170,3 +170,52 @@ def test_align_from_init_needs_init(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--align-from-init needs --init DIR" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def _lse(v, axis, keepdims):
+    m = np.max(v, axis=axis, keepdims=True)
+    r = m + np.log(np.sum(np.exp(v - m), axis=axis, keepdims=True))
+    return r if keepdims else np.squeeze(r, axis)
+
+
+def test_noise_mixed_on_log_mel_matches_the_mixed_waveform():
+    """--noisy-student mixes noise into features, not samples: the result must be the log-mel of
+    the summed waveform at the SNR asked, up to the speech x noise cross term."""
+    from kws.features import log_mel
+    rng = np.random.default_rng(3)
+    t = np.arange(32000) / 16000
+    env = np.clip(np.sin(2 * np.pi * 1.5 * t), 0, None) ** 2  # syllable-like bursts with pauses
+    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    speech = env * sum(np.sin(2 * np.pi * k * np.cumsum(f0) / 16000) / k for k in range(1, 25)) * 3000
+    noise = np.convolve(rng.normal(0, 1, len(t)), np.ones(4) / 4, "same") * 2000  # coloured
+    s, n = log_mel(speech.astype(np.int16)), log_mel(noise.astype(np.int16))
+    for snr in (0.0, 10.0, 20.0):
+        g = np.sqrt(np.mean(np.exp(s)) / (np.mean(np.exp(n)) * 10 ** (snr / 10)))
+        want = log_mel(np.clip(np.round(speech + g * noise), -32768, 32767).astype(np.int16))
+        got = train_acoustic.mixed_log_mel(s, n, snr, _lse, np.stack)
+        moved = np.abs(want - s).mean()
+        assert moved > 0.5, snr  # the noise is really there: the check below means something
+        assert np.abs(got - want).mean() < 0.1 * moved and np.median(np.abs(got - want)) < 0.1, snr
+    # far above the noise, speech comes back unchanged (not the pauses: noise fills those at any SNR);
+    # batched segments each get their own level
+    loud = s > s.max() - 12  # within about 50 dB of the loudest bin
+    np.testing.assert_allclose(train_acoustic.mixed_log_mel(s, n, 80.0, _lse, np.stack)[loud], s[loud], atol=1e-3)
+    both = train_acoustic.mixed_log_mel(np.stack([s, s + 5]), np.stack([n, n]), 10.0, _lse, np.stack)
+    np.testing.assert_allclose(both[1] - 5, both[0], atol=1e-4)  # SNR is relative to each segment
+
+
+def test_noisy_student_needs_consistent_and_a_noise_folder(tmp_path):
+    tool = str(ROOT / "tools" / "train_acoustic.py")
+    base = [sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o")]
+    r = subprocess.run(base + ["--noisy-student", "0.5"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--noisy-student P needs --consistent" in r.stderr
+    teach = base + ["--consistent", "--teacher", str(tmp_path)]
+    r = subprocess.run(teach + ["--noisy-student", "1.5"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "0 <= P <= 1" in r.stderr
+    r = subprocess.run(teach + ["--noisy-student", "0.5", "--student-snr", "20", "0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "LO <= HI" in r.stderr
+    r = subprocess.run(teach + ["--noisy-student", "0.5", "--student-noise", str(tmp_path / "none")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "no manifest.csv" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -188,6 +188,43 @@ def noise_segments(data_dir: str, n: int, seed: int) -> list[np.ndarray]:
     return out
 
 
+def noise_bank(folder: str) -> np.ndarray:
+    """Raw log-mel frames of every recording in a noise folder (manifest.csv layout), end to end:
+    the pool --noisy-student draws its noise stretches from."""
+    from kws.audio import load_audio
+    from kws.features import log_mel
+    return np.concatenate([log_mel(load_audio(r["abs"])) for r in read_manifest(folder)]).astype(np.float32)
+
+
+def mixed_log_mel(raw, noise, snr_db, logsumexp, stack):
+    """Log-mel of speech plus noise from their log-mels alone: log(e^s + g e^n) on mel power,
+    g such that the mean power of speech over noise (over the last two axes, frames and mels,
+    as augment() measures it on samples) is snr_db. The filterbank is linear and the cross
+    term between speech and independent noise averages out, so this is the mixed waveform's
+    log-mel up to that term (tests/test_train_distill.py measures how close) without a
+    waveform or an FFT per batch. Written once for numpy and TensorFlow: pass the library's
+    logsumexp(x, axis, keepdims) and stack."""
+    lift = (logsumexp(raw, axis=(-2, -1), keepdims=True) - logsumexp(noise, axis=(-2, -1), keepdims=True)
+            - snr_db * (np.log(10.0) / 10))
+    return logsumexp(stack([raw, noise + lift]), axis=0, keepdims=False)
+
+
+def mix_in_noise(x, bank, mean, std, p: float, snr_lo: float, snr_hi: float):
+    """Segments x (normalised log-mel, batch x frames x mels, a tf tensor), each with probability
+    p mixed (mixed_log_mel) with a random stretch of `bank` (raw log-mel frames, noise_bank) at an
+    SNR uniform in snr_lo..snr_hi dB."""
+    import tensorflow as tf
+    b, t = tf.shape(x)[0], tf.shape(x)[1]
+    raw = x * std + mean
+    off = tf.random.uniform((b, 1), 0, tf.shape(bank)[0] - t + 1, dtype=tf.int32)
+    n = tf.gather(bank, off + tf.range(t)[None, :])
+    snr = tf.random.uniform((b, 1, 1), snr_lo, snr_hi)
+    mixed = mixed_log_mel(raw, n, snr, lambda v, axis, keepdims: tf.math.reduce_logsumexp(
+        v, axis=list(axis) if isinstance(axis, tuple) else axis, keepdims=keepdims), tf.stack)
+    keep = tf.random.uniform((b, 1, 1)) >= p
+    return tf.where(keep, x, (mixed - mean) / std)
+
+
 def _prep_one(args):
     row, lang, noise_rows, do_aug, seed, speeds = args
     from kws.audio import load_audio
@@ -581,7 +618,8 @@ def teacher_targets(teachers, X: np.ndarray, mean, std, batch: int = 128) -> np.
 
 def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0.0,
                    temperature: float = 1.0, emission_weight: float = 0.0,
-                   emission_floor: float = EMISSION_FLOOR, label_weight: float = 0.0):
+                   emission_floor: float = EMISSION_FLOOR, label_weight: float = 0.0,
+                   student_noise: tuple | None = None):
     """A Keras model whose fit() trains `student` on the teachers' mean posterior of the
     *same* augmented batch the student sees ("consistent" distillation, Beyer et al., 2022,
     "Knowledge distillation: a good teacher is patient and consistent"). Fixed targets from
@@ -599,6 +637,11 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
     label_weight A mixes in the alignment's labels: (1 - A) * the teachers' loss + A * the
     cross-entropy against the aligned phone (Hinton's soft + hard targets): the only way a
     phone the teachers get wrong (data none of them was trained on) can be learnt.
+    student_noise = (bank, p, snr_lo, snr_hi): after the augmentation, the student's copy of
+    each segment has noise mixed in (mix_in_noise) with probability p while the teachers score
+    the clean one ("teacher-student learning" for robustness, Li et al., 2017, "Large-scale
+    domain adaptation via teacher-student learning"): the student learns to give in noise the
+    posteriors the teachers give on clean speech, which no noisy label or noisy teacher says.
     Data: (x, w), or (x, y, w) with label_weight > 0; w the per-frame weight (0 on padding)."""
     import keras
     import tensorflow as tf
@@ -614,6 +657,9 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
             self.augment = augment
             self.teachers = [m for m, _, _ in aff]
             self.affines = [(tf.constant(a), tf.constant(b)) for _, a, b in aff]
+            if student_noise is not None:
+                self.noise_bank = tf.constant(student_noise[0])
+                self.norm = (tf.constant(np.asarray(mean, np.float32)), tf.constant(np.asarray(std, np.float32)))
             self.loss_mean = keras.metrics.Mean(name="loss")
             self.agreement = keras.metrics.Mean(name="agreement")
 
@@ -659,6 +705,8 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
             for layer in self.augment:
                 x = layer(x, training=True)
             t = tf.stop_gradient(self._targets(x))
+            if student_noise is not None:
+                x = mix_in_noise(x, self.noise_bank, self.norm[0], self.norm[1], *student_noise[1:])
             with tf.GradientTape() as tape:
                 loss = self._update(t, self.student(x, training=True), w, y)
             vs = self.student.trainable_variables
@@ -919,6 +967,13 @@ def main() -> None:
     ap.add_argument("--label-weight", type=float, default=0.0, metavar="A",
                     help="with --consistent: (1 - A) x the teachers' loss + A x cross-entropy against the "
                          "alignments' labels, so that phones the teachers get wrong can be learnt (0 = off)")
+    ap.add_argument("--noisy-student", type=float, default=0.0, metavar="P",
+                    help="with --consistent: each segment the student sees has noise mixed in with probability "
+                         "P (log-mel power domain, --student-snr) while the teachers score it clean (0 = off)")
+    ap.add_argument("--student-snr", type=float, nargs=2, default=(0.0, 20.0), metavar=("LO", "HI"),
+                    help="with --noisy-student: SNR uniform in LO..HI dB (default 0 20)")
+    ap.add_argument("--student-noise", metavar="DIR",
+                    help="with --noisy-student: noise recordings (manifest.csv layout; default DATA/noise)")
     ap.add_argument("--swa", type=int, default=0, metavar="N",
                     help="with --teacher: stochastic weight averaging, i.e. keep the learning rate at half its "
                          "base and export the mean of the weights at the ends of the last N epochs (0 = off)")
@@ -940,6 +995,13 @@ def main() -> None:
         sys.exit("train_acoustic: --swa N needs --teacher and 2 <= N <= --epochs")
     if args.mixup and not args.consistent:
         sys.exit("train_acoustic: --mixup needs --consistent (mixed inputs have no labels, only teachers' answers)")
+    if not 0 <= args.noisy_student <= 1 or (args.noisy_student and not args.consistent):
+        sys.exit("train_acoustic: --noisy-student P needs --consistent and 0 <= P <= 1")
+    if args.student_snr[0] > args.student_snr[1]:
+        sys.exit("train_acoustic: --student-snr LO HI needs LO <= HI")
+    args.student_noise = args.student_noise or os.path.join(args.data, "noise")
+    if args.noisy_student and not os.path.exists(os.path.join(args.student_noise, "manifest.csv")):
+        sys.exit(f"train_acoustic: --student-noise {args.student_noise}: no manifest.csv")
     for opt, d in [("--teacher", d) for d in args.teacher or []] + ([("--init", args.init)] if args.init else []):
         for f in (f"{args.lang}_float.keras", f"{args.lang}_norm.npz"):
             if not os.path.exists(os.path.join(d, f)):
@@ -1036,9 +1098,16 @@ def main() -> None:
     if args.consistent:
         augment = ([freq_warp_layer(args.freq_warp)] if args.freq_warp > 0 else []) + \
                   ([spec_augment_layer()] if args.specaug else [])
+        student_noise = None
+        if args.noisy_student:
+            bank = noise_bank(args.student_noise)
+            student_noise = (bank, args.noisy_student, *args.student_snr)
+            log(f"noisy student: {len(bank)} frames of noise from {args.student_noise}, mixed into "
+                f"{args.noisy_student:.0%} of the student's segments at {args.student_snr[0]:g}.."
+                f"{args.student_snr[1]:g} dB; the teachers score them clean")
         trainer = make_distiller(model, augment, teachers, mean, std, mixup=args.mixup,
                                  temperature=args.temperature, emission_weight=args.emission_weight,
-                                 label_weight=args.label_weight)
+                                 label_weight=args.label_weight, student_noise=student_noise)
         trainer.compile(optimizer=keras.optimizers.Adam(base_lr))
         log("consistent distillation: the teachers score each augmented batch the student sees")
     else:
@@ -1158,6 +1227,10 @@ def main() -> None:
                                 + (f", plus {args.emission_weight:g} x the squared error of the decoder's "
                                    "emissions (log-ratio to the best phone, floored at -6)"
                                    if args.emission_weight else "")
+                                + (f"; the student's copy of {args.noisy_student:.0%} of the segments mixed with "
+                                   f"noise ({os.path.basename(os.path.normpath(args.student_noise))}) at "
+                                   f"{args.student_snr[0]:g}-{args.student_snr[1]:g} dB SNR in the log-mel "
+                                   "power domain, the teachers scoring the clean one" if args.noisy_student else "")
                                 + (f"; weights averaged over the last {args.swa} epochs (SWA)" if args.swa else "")
                                 + (f"; loss = {1 - args.label_weight:g} x that + {args.label_weight:g} x "
                                    "cross-entropy against the alignments' labels" if args.label_weight else "")
