@@ -67,15 +67,21 @@ def _transcribe_korean(text: str, skipped: list[str] | None) -> list[list[str]]:
                 skipped.append(w)
             if not syl:
                 continue
-        try:
-            phones = list(_p._hangul_word_phones(syl))
-        except KwsError:
-            if skipped is not None:
-                skipped.append(w)
-            continue
-        if phones:
-            words.append(phones)
+        _append_word(words, w, lambda: _p._hangul_word_phones(syl), skipped)
     return words
+
+
+def _append_word(words: list[list[str]], w: str, phones_of, skipped: list[str] | None) -> None:
+    """Append the phones of one word (``phones_of()``), or note the word as skipped where the
+    pronunciation layer refuses it: training transcripts must not stop on one odd word."""
+    try:
+        phones = list(phones_of())
+    except KwsError:
+        if skipped is not None:
+            skipped.append(w)
+        return
+    if phones:
+        words.append(phones)
 
 
 def _transcribe_english(text: str, skipped: list[str] | None) -> list[list[str]]:
@@ -92,14 +98,7 @@ def _transcribe_english(text: str, skipped: list[str] | None) -> list[list[str]]
         w = tok.strip("'")
         if not w:
             continue
-        try:
-            phones = list(_p._english_variants(w)[0])
-        except KwsError:
-            if skipped is not None:
-                skipped.append(w)
-            continue
-        if phones:
-            words.append(phones)
+        _append_word(words, w, lambda: _p._english_variants(w)[0], skipped)
     return words
 
 
