@@ -218,4 +218,26 @@ def test_noisy_student_needs_consistent_and_a_noise_folder(tmp_path):
     r = subprocess.run(teach + ["--noisy-student", "0.5", "--student-noise", str(tmp_path / "none")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "no manifest.csv" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    for opt in (["--student-snr", "0", "10"], ["--student-noise", str(tmp_path)]):  # without --noisy-student
+        r = subprocess.run(teach + opt, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "only go with --noisy-student" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_noise_stretches_stay_inside_one_recording():
+    """--noisy-student draws each noise stretch from one recording, never across the join of two."""
+    lengths, t = [500, 100, 336, 800], 336
+    starts = train_acoustic.noise_starts(lengths, t)
+    ends = np.cumsum(lengths)
+    clip_of = np.searchsorted(ends, starts, side="right")
+    assert np.all(starts + t <= ends[clip_of])  # each stretch ends inside the recording it starts in
+    assert set(clip_of.tolist()) == {0, 2, 3}  # the 100-frame recording is too short, the 336 one just fits
+    assert len(starts) == (500 - t + 1) + 1 + (800 - t + 1)  # and every such stretch can be drawn
+    np.testing.assert_array_equal(train_acoustic.noise_starts([200, 200], t), np.arange(400 - t + 1))
+    try:
+        train_acoustic.noise_starts([100], t)
+    except ValueError as exc:
+        assert "fewer than" in str(exc)
+    else:
+        raise AssertionError("a noise pool shorter than a segment must be refused")

@@ -188,12 +188,29 @@ def noise_segments(data_dir: str, n: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-def noise_bank(folder: str) -> np.ndarray:
-    """Raw log-mel frames of every recording in a noise folder (manifest.csv layout), end to end:
-    the pool --noisy-student draws its noise stretches from."""
+def noise_bank(folder: str, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Raw log-mel frames of every recording in a noise folder (manifest.csv layout), end to end,
+    and the frames a stretch of t frames can start at (noise_starts): the pool --noisy-student
+    draws its noise stretches from."""
     from kws.audio import load_audio
     from kws.features import log_mel
-    return np.concatenate([log_mel(load_audio(r["abs"])) for r in read_manifest(folder)]).astype(np.float32)
+    clips = [log_mel(load_audio(r["abs"])).astype(np.float32) for r in read_manifest(folder)]
+    return np.concatenate(clips), noise_starts([len(c) for c in clips], t)
+
+
+def noise_starts(lengths, t: int) -> np.ndarray:
+    """Start frames, in recordings of `lengths` frames laid end to end, of the stretches of t
+    frames that lie inside one recording, so that no drawn stretch joins the end of one
+    recording to the start of the next; recordings shorter than t give none (if none is that
+    long, any t frames of the whole, which must then hold t)."""
+    ends = np.cumsum(lengths)
+    starts = [np.arange(e - n, e - t + 1) for n, e in zip(lengths, ends) if n >= t]
+    if starts:
+        return np.concatenate(starts).astype(np.int32)
+    total = int(ends[-1]) if len(ends) else 0
+    if total < t:
+        raise ValueError(f"the noise recordings hold {total} frames, fewer than a segment's {t}")
+    return np.arange(total - t + 1, dtype=np.int32)
 
 
 def mixed_log_mel(raw, noise, snr_db, logsumexp, stack):
@@ -209,14 +226,14 @@ def mixed_log_mel(raw, noise, snr_db, logsumexp, stack):
     return logsumexp(stack([raw, noise + lift]), axis=0, keepdims=False)
 
 
-def mix_in_noise(x, bank, mean, std, p: float, snr_lo: float, snr_hi: float):
+def mix_in_noise(x, bank, starts, mean, std, p: float, snr_lo: float, snr_hi: float):
     """Segments x (normalised log-mel, batch x frames x mels, a tf tensor), each with probability
-    p mixed (mixed_log_mel) with a random stretch of `bank` (raw log-mel frames, noise_bank) at an
-    SNR uniform in snr_lo..snr_hi dB."""
+    p mixed (mixed_log_mel) with a random stretch of `bank` (raw log-mel frames) starting at one
+    of `starts` (noise_bank: inside one recording) at an SNR uniform in snr_lo..snr_hi dB."""
     import tensorflow as tf
     b, t = tf.shape(x)[0], tf.shape(x)[1]
     raw = x * std + mean
-    off = tf.random.uniform((b, 1), 0, tf.shape(bank)[0] - t + 1, dtype=tf.int32)
+    off = tf.gather(starts, tf.random.uniform((b, 1), 0, tf.shape(starts)[0], dtype=tf.int32))
     n = tf.gather(bank, off + tf.range(t)[None, :])
     snr = tf.random.uniform((b, 1, 1), snr_lo, snr_hi)
     mixed = mixed_log_mel(raw, n, snr, tf.math.reduce_logsumexp, tf.stack)
@@ -636,7 +653,7 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
     label_weight A mixes in the alignment's labels: (1 - A) * the teachers' loss + A * the
     cross-entropy against the aligned phone (Hinton's soft + hard targets): the only way a
     phone the teachers get wrong (data none of them was trained on) can be learnt.
-    student_noise = (bank, p, snr_lo, snr_hi): after the augmentation, the student's copy of
+    student_noise = (bank, starts, p, snr_lo, snr_hi) (noise_bank): after the augmentation, the student's copy of
     each segment has noise mixed in (mix_in_noise) with probability p while the teachers score
     the clean one ("teacher-student learning" for robustness, Li et al., 2017, "Large-scale
     domain adaptation via teacher-student learning"): the student learns to give in noise the
@@ -658,6 +675,7 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
             self.affines = [(tf.constant(a), tf.constant(b)) for _, a, b in aff]
             if student_noise is not None:
                 self.noise_bank = tf.constant(student_noise[0])
+                self.noise_starts = tf.constant(student_noise[1])
                 self.norm = (tf.constant(np.asarray(mean, np.float32)), tf.constant(np.asarray(std, np.float32)))
             self.loss_mean = keras.metrics.Mean(name="loss")
             self.agreement = keras.metrics.Mean(name="agreement")
@@ -705,7 +723,7 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
                 x = layer(x, training=True)
             t = tf.stop_gradient(self._targets(x))
             if student_noise is not None:
-                x = mix_in_noise(x, self.noise_bank, self.norm[0], self.norm[1], *student_noise[1:])
+                x = mix_in_noise(x, self.noise_bank, self.noise_starts, self.norm[0], self.norm[1], *student_noise[2:])
             with tf.GradientTape() as tape:
                 loss = self._update(t, self.student(x, training=True), w, y)
             vs = self.student.trainable_variables
@@ -969,7 +987,7 @@ def main() -> None:
     ap.add_argument("--noisy-student", type=float, default=0.0, metavar="P",
                     help="with --consistent: each segment the student sees has noise mixed in with probability "
                          "P (log-mel power domain, --student-snr) while the teachers score it clean (0 = off)")
-    ap.add_argument("--student-snr", type=float, nargs=2, default=(0.0, 20.0), metavar=("LO", "HI"),
+    ap.add_argument("--student-snr", type=float, nargs=2, metavar=("LO", "HI"),
                     help="with --noisy-student: SNR uniform in LO..HI dB (default 0 20)")
     ap.add_argument("--student-noise", metavar="DIR",
                     help="with --noisy-student: noise recordings (manifest.csv layout; default DATA/noise)")
@@ -996,6 +1014,9 @@ def main() -> None:
         sys.exit("train_acoustic: --mixup needs --consistent (mixed inputs have no labels, only teachers' answers)")
     if not 0 <= args.noisy_student <= 1 or (args.noisy_student and not args.consistent):
         sys.exit("train_acoustic: --noisy-student P needs --consistent and 0 <= P <= 1")
+    if (args.student_snr or args.student_noise) and not args.noisy_student:
+        sys.exit("train_acoustic: --student-snr and --student-noise only go with --noisy-student P (P > 0)")
+    args.student_snr = args.student_snr or (0.0, 20.0)
     if args.student_snr[0] > args.student_snr[1]:
         sys.exit("train_acoustic: --student-snr LO HI needs LO <= HI")
     args.student_noise = args.student_noise or os.path.join(args.data, "noise")
@@ -1099,8 +1120,8 @@ def main() -> None:
                   ([spec_augment_layer()] if args.specaug else [])
         student_noise = None
         if args.noisy_student:
-            bank = noise_bank(args.student_noise)
-            student_noise = (bank, args.noisy_student, *args.student_snr)
+            bank, starts = noise_bank(args.student_noise, SEG + CONTEXT - 1)
+            student_noise = (bank, starts, args.noisy_student, *args.student_snr)
             log(f"noisy student: {len(bank)} frames of noise from {args.student_noise}, mixed into "
                 f"{args.noisy_student:.0%} of the student's segments at {args.student_snr[0]:g}.."
                 f"{args.student_snr[1]:g} dB; the teachers score them clean")
