@@ -653,9 +653,9 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
     label_weight A mixes in the alignment's labels: (1 - A) * the teachers' loss + A * the
     cross-entropy against the aligned phone (Hinton's soft + hard targets): the only way a
     phone the teachers get wrong (data none of them was trained on) can be learnt.
-    student_noise = (bank, starts, p, snr_lo, snr_hi) (noise_bank): after the augmentation, the student's copy of
-    each segment has noise mixed in (mix_in_noise) with probability p while the teachers score
-    the clean one ("teacher-student learning" for robustness, Li et al., 2017, "Large-scale
+    student_noise = (bank, starts, p, snr_lo, snr_hi), bank and starts from noise_bank: after the
+    augmentation, the student's copy of each segment has noise mixed in (mix_in_noise) with
+    probability p while the teachers score the clean one ("teacher-student learning" for robustness, Li et al., 2017, "Large-scale
     domain adaptation via teacher-student learning"): the student learns to give in noise the
     posteriors the teachers give on clean speech, which no noisy label or noisy teacher says.
     Data: (x, w), or (x, y, w) with label_weight > 0; w the per-frame weight (0 on padding)."""
