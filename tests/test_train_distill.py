@@ -241,3 +241,61 @@ def test_noise_stretches_stay_inside_one_recording():
         assert "fewer than" in str(exc)
     else:
         raise AssertionError("a noise pool shorter than a segment must be refused")
+
+
+class _Layer:
+    def __init__(self, name: str, shapes: list[tuple]) -> None:
+        self.name = name
+        self._w = [np.random.default_rng(len(name)).normal(size=s) for s in shapes]
+
+    @property
+    def weights(self):
+        return self._w
+
+    def get_weights(self):
+        return [w.copy() for w in self._w]
+
+    def set_weights(self, ws):
+        assert [w.shape for w in ws] == [w.shape for w in self._w], "shape mismatch"
+        self._w = [np.asarray(w) for w in ws]
+
+
+class _Model:
+    def __init__(self, n_phones: int) -> None:
+        self.layers = [_Layer("input", []), _Layer("conv0", [(5, 40, 8), (8,)]), _Layer("bn0", [(8,)] * 4),
+                       _Layer("relu0", []), _Layer("dw1", [(9, 8, 1)]), _Layer("pw1", [(1, 8, 8)]),
+                       _Layer("out", [(1, 8, n_phones), (n_phones,)]), _Layer("softmax", [])]
+
+
+def test_cross_lingual_start_copies_all_but_the_phone_output():
+    en, ko = _Model(41), _Model(33)
+    for layer in en.layers:                       # make the source's weights recognisable
+        layer.set_weights([w + 100.0 for w in layer.get_weights()])
+    out_before = ko.layers[6].get_weights()
+    n = train_acoustic.copy_body(en, ko)
+    assert n == 4                                  # conv0, bn0, dw1, pw1: every weighted layer but out
+    for a, b in zip(en.layers[:6], ko.layers[:6]):
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            np.testing.assert_array_equal(wa, wb)
+    for wa, wb in zip(out_before, ko.layers[6].get_weights()):  # the phone output keeps its own start
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_init_lang_needs_a_run_of_that_language_and_no_alignment_by_it(tmp_path):
+    tool = str(ROOT / "tools" / "train_acoustic.py")
+    base = [sys.executable, tool, "--lang", "ko", "--out", str(tmp_path / "o")]
+    r = subprocess.run(base + ["--init-lang", "en"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--init-lang needs --init DIR" in r.stderr
+    run = tmp_path / "run"
+    run.mkdir()
+    for f in ("ko_float.keras", "ko_norm.npz"):    # a Korean run where an English one is asked for
+        (run / f).write_bytes(b"x")
+    r = subprocess.run(base + ["--init", str(run), "--init-lang", "en"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "no en_float.keras" in r.stderr
+    for f in ("en_float.keras", "en_norm.npz"):
+        (run / f).write_bytes(b"x")
+    r = subprocess.run(base + ["--init", str(run), "--init-lang", "en", "--align-from-init"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "cannot go with --init-lang" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -606,6 +606,28 @@ def load_teachers(dirs: list[str], n_phones: int, lang: str) -> list[tuple]:
     return out
 
 
+def load_body(model, d: str, lang: str, n_phones: int) -> int:
+    """Copy every layer but the phone output ("out") from the run in d, trained for another
+    language's phone set, into model; return how many layers were copied. The lower layers of
+    a network trained on many speakers of one language are a better start than random weights
+    for a language with few (cross-lingual transfer); only the output is language-specific."""
+    other = build_model(n_phones, None)
+    other.load_weights(os.path.join(d, f"{lang}_float.keras"))
+    return copy_body(other, model)
+
+
+def copy_body(src_model, dst_model) -> int:
+    """Set every weighted layer of dst_model but "out" to the same-named layer's weights in
+    src_model; return how many were set. Both must be this script's architecture."""
+    src = {layer.name: layer for layer in src_model.layers if layer.weights}
+    n = 0
+    for layer in dst_model.layers:
+        if layer.weights and layer.name != "out":
+            layer.set_weights(src[layer.name].get_weights())
+            n += 1
+    return n
+
+
 def teacher_affines(teachers, mean, std) -> list[tuple]:
     """(model, a, b) per teacher such that x * a + b is the teacher's normalisation of
     features x normalised with this run's mean/std. An affine map keeps a SpecAugment
@@ -997,7 +1019,12 @@ def main() -> None:
     ap.add_argument("--init", metavar="DIR",
                     help="start from this earlier run's weights (LANG_float.keras) and feature "
                          "normalisation (LANG_norm.npz) instead of random weights")
+    ap.add_argument("--init-lang", choices=["ko", "en"],
+                    help="with --init: that run's language when it is not --lang (a cross-lingual start): "
+                         "every layer but the phone output is loaded from it, the output starts random, "
+                         "and its feature normalisation is kept")
     args = ap.parse_args()
+    args.init_lang = args.init_lang or args.lang
     if args.consistent and not args.teacher:
         sys.exit("train_acoustic: --consistent needs at least one --teacher DIR")
     if (args.temperature != 1.0 or args.emission_weight) and not args.consistent:
@@ -1022,12 +1049,18 @@ def main() -> None:
     args.student_noise = args.student_noise or os.path.join(args.data, "noise")
     if args.noisy_student and not os.path.exists(os.path.join(args.student_noise, "manifest.csv")):
         sys.exit(f"train_acoustic: --student-noise {args.student_noise}: no manifest.csv")
-    for opt, d in [("--teacher", d) for d in args.teacher or []] + ([("--init", args.init)] if args.init else []):
-        for f in (f"{args.lang}_float.keras", f"{args.lang}_norm.npz"):
+    for opt, d, lang in [("--teacher", d, args.lang) for d in args.teacher or []] + \
+            ([("--init", args.init, args.init_lang)] if args.init else []):
+        for f in (f"{lang}_float.keras", f"{lang}_norm.npz"):
             if not os.path.exists(os.path.join(d, f)):
                 sys.exit(f"train_acoustic: {opt} {d}: no {f} (an --out folder of train_acoustic.py)")
     if args.align_from_init and not args.init:
         sys.exit("train_acoustic: --align-from-init needs --init DIR (the network that aligns)")
+    if args.init_lang != args.lang and not args.init:
+        sys.exit("train_acoustic: --init-lang needs --init DIR (a run of that language)")
+    if args.init_lang != args.lang and args.align_from_init:
+        sys.exit("train_acoustic: --align-from-init cannot go with --init-lang: "
+                 f"a {args.init_lang} network has no {args.lang} phones to align with")
     if args.teacher:
         args.rounds = 1
     os.makedirs(args.out, exist_ok=True)
@@ -1055,7 +1088,7 @@ def main() -> None:
     std = (all_tr.std(0) + 1e-3).astype(np.float64)
     del all_tr
     if args.init:  # the weights only make sense in the normalisation they were trained with
-        z = np.load(os.path.join(args.init, f"{args.lang}_norm.npz"))
+        z = np.load(os.path.join(args.init, f"{args.init_lang}_norm.npz"))
         mean, std = z["mean"].astype(np.float64), z["std"].astype(np.float64)
     np.savez(os.path.join(args.out, f"{args.lang}_norm.npz"), mean=mean, std=std)  # for --teacher
     feats = [((f - mean) / std).astype(np.float32) for f in feats_raw]
@@ -1096,7 +1129,12 @@ def main() -> None:
     inner_aug = not args.consistent
     model = build_model(P, None, specaug=args.specaug and inner_aug,
                         freq_warp=args.freq_warp if inner_aug else 0.0)
-    if args.init:
+    if args.init and args.init_lang != args.lang:
+        n = load_body(model, args.init, args.init_lang,
+                      len((ENGLISH if args.init_lang == "en" else KOREAN).phones))
+        log(f"initial weights of {n} layers (all but the phone output) and normalisation from the "
+            f"{args.init_lang} run {args.init}")
+    elif args.init:
         model.load_weights(os.path.join(args.init, f"{args.lang}_float.keras"))
         log(f"initial weights and normalisation from {args.init}")
     if args.align_from_init:
@@ -1257,8 +1295,9 @@ def main() -> None:
                                 if teachers else
                                 f"Viterbi training, {args.rounds} rounds x {args.epochs} epochs, "
                                 "frame-level cross-entropy, 2-state left-to-right phones, optional sil"),
-                     "initial_weights": f"earlier run {os.path.basename(os.path.normpath(args.init))} (--init)"
-                     if args.init else "random",
+                     "initial_weights": (f"earlier run {os.path.basename(os.path.normpath(args.init))} (--init)"
+                                         + (f", {args.init_lang} network without its phone output (--init-lang)"
+                                            if args.init_lang != args.lang else "")) if args.init else "random",
                      "teachers": [os.path.basename(os.path.normpath(d)) for d in args.teacher or []],
                      "seed": args.seed, "wall_time_s": round(train_time), "history": history},
         "dev": {"speakers": stats["dev"], "float": ev_float, "int8": ev_int8,
