@@ -2,7 +2,7 @@
 
 Public API:
     pronounce(text, lang)  -> Pronunciation      text to phones (g2pk / CMUdict)
-    enroll(texts, lang)    -> Enrollment         text to a compiled keyword model
+    enroll(texts[, lang])  -> Enrollment         text to a compiled keyword model (lang from the script)
     KeywordModel                                  the .kwm file (load/save/to_bytes)
     Detector(model)                               audio (any chunk size) -> detections
     KeywordDecoder(model)                         streaming C decoder over posteriors

@@ -41,10 +41,11 @@ def _enroll_parser() -> argparse.ArgumentParser:
         prog="kws-enroll",
         description="Compile wake words typed as text into a keyword model (.kwm), each keyword's "
                     "threshold calibrated to a false-alarm budget on real speech, with a quality report.",
-        epilog="example: kws-enroll '헤이 카카오' '자비스야' --lang ko -o wake.kwm",
+        epilog="example: kws-enroll '헤이 카카오' '자비스야' -o wake.kwm   (the language follows the script)",
     )
     p.add_argument("texts", nargs="+", metavar="TEXT", help="wake word(s), one argument each")
-    p.add_argument("--lang", required=True, choices=["ko", "en"], help="language of the text")
+    p.add_argument("--lang", choices=["ko", "en"], default=None,
+                   help="language of the text (default: from its script, Hangul = ko, Latin letters = en)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.kwm", help="model file to write")
     p.add_argument("--max-false-alarms-per-hour", type=_budget, default=None, metavar="F",
                    help=f"false-alarm budget per keyword on everyday speech (default {DEFAULT_BUDGET:g}; "
@@ -127,6 +128,7 @@ def _threshold_budget_error(args) -> str | None:
 def enroll_main(argv: Sequence[str] | None = None) -> int:
     args = _enroll_parser().parse_args(argv)
     from .enroll import enroll
+    from .pronunciation import guess_language
 
     why = _threshold_budget_error(args)
     if why:
@@ -143,6 +145,8 @@ def enroll_main(argv: Sequence[str] | None = None) -> int:
             return _fail("kws-enroll", f"--states-per-phone must be 1 to {MAX_STATES_PER_PHONE} "
                                        f"(got {args.states_per_phone})")
         extra = {} if args.states_per_phone is None else {"states_per_phone": args.states_per_phone}
+        if args.lang is None:
+            args.lang = guess_language(args.texts)
         result = enroll(args.texts, args.lang, threshold=args.threshold,
                         max_false_alarms_per_hour=args.max_false_alarms_per_hour,
                         recordings=args.recording, strict=args.strict,

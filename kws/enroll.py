@@ -23,7 +23,7 @@ from .errors import KwsError, PronunciationError
 from .graph import DEFAULT_STATES_PER_PHONE, build_graph, phone_min_frames
 from .model_file import DEFAULT_UNCERTAINTY_WEIGHT, KeywordModel
 from .phonesets import get_phone_set
-from .pronunciation import Pronunciation, Word, pronounce
+from .pronunciation import Pronunciation, Word, guess_language, pronounce
 from . import calibration as cal
 from . import report as rep
 
@@ -314,7 +314,7 @@ def _pronounce_all(texts, lang: str, existing: Iterable[str] = ()) -> list[Pronu
 
 def enroll(
     texts: str | Iterable[str],
-    lang: str,
+    lang: str | None = None,
     *,
     threshold: float | None = None,
     max_false_alarms_per_hour: float | None = None,
@@ -325,6 +325,9 @@ def enroll(
     uncertainty_weight: float | None = None,
 ) -> Enrollment:
     """Compile one or more wake words typed as text into one calibrated keyword model.
+
+    ``lang`` ("ko" or "en") defaults to the texts' script (:func:`kws.pronunciation.guess_language`:
+    Hangul is Korean, Latin letters English; mixed or letterless text must name it).
 
     Each keyword's threshold is set so that it fires at most ``max_false_alarms_per_hour``
     (default 0.5) times per hour on real keyword-free speech (the shipped negative cache,
@@ -347,6 +350,8 @@ def enroll(
     phone (format 2.1); 0 writes a format-1.1 model, which devices whose firmware predates
     format 2.1 can still read.
     """
+    if lang is None:
+        lang = guess_language(texts)
     prons = _pronounce_all(texts, lang)
     return _compile_and_report(prons, lang, threshold=threshold, budget=max_false_alarms_per_hour,
                                states_per_phone=states_per_phone, cache=cache, recordings=recordings,

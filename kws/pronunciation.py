@@ -84,6 +84,38 @@ def pronounce(text: str, lang: str) -> Pronunciation:
     )
 
 
+def guess_language(texts: str | Iterable[str]) -> str:
+    """The language of wake words from their script: "ko" if every text has Hangul and no
+    Latin letters, "en" if every text has Latin letters and no Hangul. A maker types a wake
+    word in its own script, so asking for the language as well is one more thing to get
+    wrong; anything the script does not decide (mixed scripts, no letters, texts in both
+    languages) is a PronunciationError that asks for the language instead of guessing."""
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    if not texts:
+        raise PronunciationError("no wake word given: pass at least one text")
+    langs = []
+    for text in texts:
+        if not isinstance(text, str):
+            raise PronunciationError(f"keyword text must be a string, not {type(text).__name__}")
+        clean = unicodedata.normalize("NFKC", text)
+        hangul = any(_is_hangul(c) for c in clean)
+        latin = any(c.isalpha() and "LATIN" in unicodedata.name(c, "") for c in clean)
+        if hangul and latin:
+            raise PronunciationError(f"cannot tell the language of {_show(text)}: it mixes Hangul and Latin "
+                                     "letters; write it in one script (Hangul for Korean, Latin for English)")
+        if not hangul and not latin:
+            raise PronunciationError(f"cannot tell the language of {_show(text)}: it has neither Hangul nor "
+                                     "Latin letters; give the language (--lang ko or --lang en)")
+        langs.append("ko" if hangul else "en")
+    if len(set(langs)) > 1:
+        raise PronunciationError(f"wake words in two languages ({_show(texts[langs.index('ko')])} and "
+                                 f"{_show(texts[langs.index('en')])}): one model holds one language; "
+                                 "enrol them into two models")
+    return langs[0]
+
+
 # ---------------------------------------------------------------------------------------
 # shared helpers
 

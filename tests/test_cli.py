@@ -65,6 +65,25 @@ def test_enroll_bad_text_is_one_line(tmp_path, capsys, texts, lang):
     assert not path.exists()
 
 
+def test_enroll_without_lang_follows_the_script(tmp_path, capsys):
+    for texts, lang, phone_set in ((["자비스야", "헤이 카카오"], "ko", "ko-v1"), (["hey jarvis"], "en", "en-v1")):
+        path = tmp_path / f"{lang}.kwm"
+        assert enroll_main([*texts, "-o", str(path), "--json"]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert info["lang"] == lang
+        assert KeywordModel.load(path).phone_set.name == phone_set
+
+
+@pytest.mark.parametrize("texts,why", [
+    (["헤이 LG"], "mixes Hangul and Latin"), (["123"], "--lang ko or --lang en"),
+    (["자비스야", "hey jarvis"], "two languages"),
+])
+def test_enroll_without_lang_refuses_what_the_script_does_not_decide(tmp_path, capsys, texts, why):
+    path = tmp_path / "x.kwm"
+    assert why in one_line_error(capsys, enroll_main([*texts, "-o", str(path)]), "kws-enroll")
+    assert not path.exists()
+
+
 def test_enroll_bad_output_path(tmp_path, capsys):
     code = enroll_main(["jarvis", "--lang", "en", "-o", str(tmp_path / "nope" / "x.kwm")])
     assert "does not exist" in one_line_error(capsys, code, "kws-enroll")
@@ -108,7 +127,7 @@ def test_help_and_usage_exit_codes():
         enroll_main(["--help"])
     assert exc.value.code == 0
     with pytest.raises(SystemExit) as exc:
-        enroll_main(["jarvis"])  # no --lang, no -o
+        enroll_main(["jarvis"])  # no -o
     assert exc.value.code == 2
 
 

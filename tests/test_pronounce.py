@@ -288,3 +288,23 @@ def test_word_needs_phones():
         Word("x", ())
     with pytest.raises(PronunciationError):
         Word("x", ((),))
+
+
+@pytest.mark.parametrize("texts,lang", [
+    ("자비스야", "ko"), (["헤이 카카오", "안녕 123"], "ko"), ("ㅎㅇ", "ko"),
+    ("hey jarvis", "en"), (["Ève", "naïve robot"], "en"), ("ｈｅｙ ｊａｒｖｉｓ", "en"),
+])
+def test_guess_language_follows_the_script(texts, lang):
+    from kws.pronunciation import guess_language
+    assert guess_language(texts) == lang
+
+
+@pytest.mark.parametrize("texts,why", [
+    ("hey 카카오", "mixes Hangul and Latin"), ("123", "neither Hangul nor Latin"), ("🙂", "neither"),
+    ([], "no wake word"), (["jarvis", "자비스"], "two languages"), ([7], "must be a string"),
+])
+def test_guess_language_refuses_in_one_line(texts, why):
+    from kws.pronunciation import guess_language
+    with pytest.raises(PronunciationError) as exc:
+        guess_language(texts)
+    assert why in str(exc.value) and "\n" not in str(exc.value)
