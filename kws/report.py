@@ -111,8 +111,11 @@ class Report:
 
 # --------------------------------------------------------------------------- measures
 def count_syllables(pron: Pronunciation) -> int:
+    """Syllables as said: Korean counts the Hangul syllables of g2pk's surface forms, so that
+    digits count as they are read ('123' -> '이리삼', three), not as written (none)."""
     if pron.lang == "ko":
-        return sum(1 for ch in pron.text if 0xAC00 <= ord(ch) <= 0xD7A3) or _vowels(pron, KO_VOWELS)
+        return (sum(1 for w in pron.words for ch in w.text if 0xAC00 <= ord(ch) <= 0xD7A3)
+                or _vowels(pron, KO_VOWELS))
     return _vowels(pron, EN_VOWELS)
 
 

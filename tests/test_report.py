@@ -19,7 +19,8 @@ def cache():
 
 @pytest.mark.parametrize("text,lang,syllables", [
     ("yes", "en", 1), ("jarvis", "en", 2), ("hey jarvis", "en", 3), ("abracadabra", "en", 5),
-    ("네", "ko", 1), ("자비스야", "ko", 4), ("헤이 카카오", "ko", 5),
+    ("네", "ko", 1), ("자비스야", "ko", 4), ("헤이 카카오", "ko", 5), ("의사", "ko", 2),
+    ("안녕 123", "ko", 5),  # digits count as they are read (이리삼)
 ])
 def test_syllables(text, lang, syllables):
     assert rep.count_syllables(pronounce(text, lang)) == syllables
