@@ -299,3 +299,21 @@ def test_init_lang_needs_a_run_of_that_language_and_no_alignment_by_it(tmp_path)
     assert r.returncode != 0 and "cannot go with --init-lang" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_align_with_needs_a_run_of_this_language_and_excludes_align_from_init(tmp_path):
+    tool = str(ROOT / "tools" / "train_acoustic.py")
+    run = tmp_path / "run"
+    run.mkdir()
+    for f in ("ko_float.keras", "ko_norm.npz"):   # a Korean run offered to align English
+        (run / f).write_bytes(b"x")
+    base = [sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o")]
+    r = subprocess.run(base + ["--align-with", str(run)], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--align-with" in r.stderr and "no en_float.keras" in r.stderr
+    for f in ("en_float.keras", "en_norm.npz"):
+        (run / f).write_bytes(b"x")
+    r = subprocess.run(base + ["--align-with", str(run), "--init", str(run), "--align-from-init"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "not both" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

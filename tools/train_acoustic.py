@@ -982,6 +982,11 @@ def main() -> None:
                     help="with --init: the initial alignments come from forced alignment with the --init "
                          "network (for sets without PocketSphinx alignments, e.g. a new synthetic voice); "
                          "--init-align files, if given, take precedence where they have an utterance")
+    ap.add_argument("--align-with", metavar="DIR",
+                    help="the initial alignments come from forced alignment with this earlier run's network "
+                         "(an --out folder of the same language) while the weights start random (or from "
+                         "--init): a run trained apart from that network, e.g. another member of an "
+                         "ensemble; --init-align files, if given, take precedence")
     ap.add_argument("--noise-segments", type=int, default=400,
                     help="speech-free training segments labelled sil (noise/ excerpts, near-silence)")
     ap.add_argument("--align-prior-scale", type=float, default=1.0,
@@ -1058,6 +1063,13 @@ def main() -> None:
         sys.exit("train_acoustic: --align-from-init needs --init DIR (the network that aligns)")
     if args.init_lang != args.lang and not args.init:
         sys.exit("train_acoustic: --init-lang needs --init DIR (a run of that language)")
+    if args.align_with and args.align_from_init:
+        sys.exit("train_acoustic: give --align-from-init or --align-with DIR, not both")
+    if args.align_with:
+        for f in (f"{args.lang}_float.keras", f"{args.lang}_norm.npz"):
+            if not os.path.exists(os.path.join(args.align_with, f)):
+                sys.exit(f"train_acoustic: --align-with {args.align_with}: no {f} "
+                         f"(an --out folder of train_acoustic.py for --lang {args.lang})")
     if args.init_lang != args.lang and args.align_from_init:
         sys.exit("train_acoustic: --align-from-init cannot go with --init-lang: "
                  f"a {args.init_lang} network has no {args.lang} phones to align with")
@@ -1119,7 +1131,7 @@ def main() -> None:
             ali[u] = on_own_axis(z[key].astype(np.int32), len(feats_raw[u]), utts[u].get("speed", 1.0))
             n_init += 1
         log(f"initial alignments from {args.init_align} for {n_init} of {len(tr + dv)} utterances")
-        if not args.align_from_init:  # (with it, the --init network aligns the others below)
+        if not (args.align_from_init or args.align_with):  # (with them, a network aligns the others below)
             have = set(u for u in tr + dv if ali[u] is not flat_ali[u])
             tr0 = [u for u in tr0 if u in have]
             tr = [u for u in tr if u in have]
@@ -1143,6 +1155,19 @@ def main() -> None:
                                       args.align_prior_scale)
         log(f"forced alignment with the --init network for {n_new} utterances (and their speed copies); "
             f"training on {len(tr)}")
+        flat = dict(ali)
+    elif args.align_with:
+        aligner = build_model(P, None)
+        aligner.load_weights(os.path.join(args.align_with, f"{args.lang}_float.keras"))
+        z = np.load(os.path.join(args.align_with, f"{args.lang}_norm.npz"))
+        a_mean, a_std = z["mean"].astype(np.float64), z["std"].astype(np.float64)
+        feats_al = [((f - a_mean) / a_std).astype(np.float32) for f in feats_raw]
+        ali, n_new = align_with_model(aligner, feats_al, utts, words_of, pset, ali, flat_ali,
+                                      [u for u in tr + dv if utts[u]["part"] != "train_sp"],
+                                      args.align_prior_scale)
+        del aligner, feats_al
+        log(f"forced alignment with the network of {args.align_with} for {n_new} utterances "
+            f"(and their speed copies); training on {len(tr)}")
         flat = dict(ali)
     if args.freq_warp > 0:
         log(f"frequency warping (VTLP): factor uniform in {1 - args.freq_warp:.2f}..{1 + args.freq_warp:.2f} per segment")
@@ -1273,7 +1298,10 @@ def main() -> None:
                                         if args.freq_warp > 0 else ""),
                      "initial_alignment": " + ".join(
                          ["PocketSphinx en-us forced alignment (tools/align_pocketsphinx.py)"] * bool(args.init_align)
-                         + ["forced alignment with the --init network"] * args.align_from_init) or "flat start",
+                         + ["forced alignment with the --init network"] * args.align_from_init
+                         + ([f"forced alignment with the network of run "
+                             f"{os.path.basename(os.path.normpath(args.align_with))} (--align-with)"]
+                            if args.align_with else [])) or "flat start",
                      "method": (f"distillation: {args.epochs} epochs of cross-entropy against the mean "
                                 f"posterior of {len(teachers)} earlier runs (teachers)"
                                 + (", computed on the same augmented batch the student sees" if args.consistent
