@@ -964,7 +964,10 @@ def main() -> None:
     ap.add_argument("--data", default="/work/shared/data")
     ap.add_argument("--out", required=True)
     ap.add_argument("--epochs", type=int, default=4, help="epochs per alignment round")
-    ap.add_argument("--rounds", type=int, default=3, help="training rounds (first on flat start)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="training rounds of --epochs each, the network re-aligning the data between them "
+                         "(default 3; the first round starts from the flat start, --init-align or a "
+                         "network's alignment; --teacher runs one)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
