@@ -128,7 +128,6 @@ def _threshold_budget_error(args) -> str | None:
 def enroll_main(argv: Sequence[str] | None = None) -> int:
     args = _enroll_parser().parse_args(argv)
     from .enroll import enroll
-    from .pronunciation import guess_language
 
     why = _threshold_budget_error(args)
     if why:
@@ -145,8 +144,6 @@ def enroll_main(argv: Sequence[str] | None = None) -> int:
             return _fail("kws-enroll", f"--states-per-phone must be 1 to {MAX_STATES_PER_PHONE} "
                                        f"(got {args.states_per_phone})")
         extra = {} if args.states_per_phone is None else {"states_per_phone": args.states_per_phone}
-        if args.lang is None:
-            args.lang = guess_language(args.texts)
         result = enroll(args.texts, args.lang, threshold=args.threshold,
                         max_false_alarms_per_hour=args.max_false_alarms_per_hour,
                         recordings=args.recording, strict=args.strict,
@@ -157,7 +154,7 @@ def enroll_main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         return _fail("kws-enroll", f"cannot write {out}: {exc.strerror}")
     _warn("kws-enroll", result)
-    _print_enrollment(result, out, out.stat().st_size, args.lang, args.json)
+    _print_enrollment(result, out, out.stat().st_size, result.model.phone_set.lang, args.json)
     return EXIT_OK
 
 

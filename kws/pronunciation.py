@@ -101,7 +101,7 @@ def guess_language(texts: str | Iterable[str]) -> str:
             raise PronunciationError(f"keyword text must be a string, not {type(text).__name__}")
         clean = unicodedata.normalize("NFKC", text)
         hangul = any(_is_hangul(c) for c in clean)
-        latin = any(c.isalpha() and "LATIN" in unicodedata.name(c, "") for c in clean)
+        latin = any(_is_latin(c) for c in clean)
         if hangul and latin:
             raise PronunciationError(f"cannot tell the language of {_show(text)}: it mixes Hangul and Latin "
                                      "letters; write it in one script (Hangul for Korean, Latin for English)")
@@ -147,6 +147,11 @@ def _is_punct(ch: str) -> bool:
 def _is_hangul(ch: str) -> bool:
     """Any Hangul: syllables, conjoining and compatibility jamo, half-width forms."""
     return "HANGUL" in unicodedata.name(ch, "")
+
+
+def _is_latin(ch: str) -> bool:
+    """A letter of the Latin script (a-z, accented, full-width forms before NFKC)."""
+    return ch.isalpha() and "LATIN" in unicodedata.name(ch, "")
 
 
 def _check_length(text: str, words: tuple[Word, ...]) -> None:
@@ -311,7 +316,7 @@ def _hangul_word_phones(word: str) -> tuple[str, ...]:
 def _korean_words(text: str) -> list[str]:
     """Words of Hangul syllables and digits; PronunciationError for anything else."""
     clean = unicodedata.normalize("NFKC", text)  # composes conjoining jamo, folds full-width forms
-    latin = "".join(c if c.isalpha() and "LATIN" in unicodedata.name(c, "") else " " for c in clean).split()
+    latin = "".join(c if _is_latin(c) else " " for c in clean).split()
     if latin:
         raise PronunciationError(
             f"text mixes scripts: Latin {latin[0]!r} in Korean keyword {_show(text)}; "

@@ -611,8 +611,7 @@ def load_body(model, d: str, lang: str, n_phones: int) -> int:
     language's phone set, into model; return how many layers were copied. The lower layers of
     a network trained on many speakers of one language are a better start than random weights
     for a language with few (cross-lingual transfer); only the output is language-specific."""
-    other = build_model(n_phones, None)
-    other.load_weights(os.path.join(d, f"{lang}_float.keras"))
+    other, _, _ = load_teachers([d], n_phones, lang)[0]
     return copy_body(other, model)
 
 
@@ -1058,7 +1057,8 @@ def main() -> None:
     if args.noisy_student and not os.path.exists(os.path.join(args.student_noise, "manifest.csv")):
         sys.exit(f"train_acoustic: --student-noise {args.student_noise}: no manifest.csv")
     for opt, d, lang in [("--teacher", d, args.lang) for d in args.teacher or []] + \
-            ([("--init", args.init, args.init_lang)] if args.init else []):
+            ([("--init", args.init, args.init_lang)] if args.init else []) + \
+            ([("--align-with", args.align_with, args.lang)] if args.align_with else []):
         for f in (f"{lang}_float.keras", f"{lang}_norm.npz"):
             if not os.path.exists(os.path.join(d, f)):
                 sys.exit(f"train_acoustic: {opt} {d}: no {f} (an --out folder of train_acoustic.py)")
@@ -1068,11 +1068,6 @@ def main() -> None:
         sys.exit("train_acoustic: --init-lang needs --init DIR (a run of that language)")
     if args.align_with and args.align_from_init:
         sys.exit("train_acoustic: give --align-from-init or --align-with DIR, not both")
-    if args.align_with:
-        for f in (f"{args.lang}_float.keras", f"{args.lang}_norm.npz"):
-            if not os.path.exists(os.path.join(args.align_with, f)):
-                sys.exit(f"train_acoustic: --align-with {args.align_with}: no {f} "
-                         f"(an --out folder of train_acoustic.py for --lang {args.lang})")
     if args.init_lang != args.lang and args.align_from_init:
         sys.exit("train_acoustic: --align-from-init cannot go with --init-lang: "
                  f"a {args.init_lang} network has no {args.lang} phones to align with")
@@ -1152,26 +1147,21 @@ def main() -> None:
     elif args.init:
         model.load_weights(os.path.join(args.init, f"{args.lang}_float.keras"))
         log(f"initial weights and normalisation from {args.init}")
+    aligner = None
     if args.align_from_init:
-        ali, n_new = align_with_model(model, feats, utts, words_of, pset, ali, flat_ali,
-                                      [u for u in tr + dv if utts[u]["part"] != "train_sp"],
-                                      args.align_prior_scale)
-        log(f"forced alignment with the --init network for {n_new} utterances (and their speed copies); "
-            f"training on {len(tr)}")
-        flat = dict(ali)
-    elif args.align_with:
-        aligner = build_model(P, None)
-        aligner.load_weights(os.path.join(args.align_with, f"{args.lang}_float.keras"))
-        z = np.load(os.path.join(args.align_with, f"{args.lang}_norm.npz"))
-        a_mean, a_std = z["mean"].astype(np.float64), z["std"].astype(np.float64)
+        aligner, feats_al, whose = model, feats, "the --init network"
+    elif args.align_with:  # its own normalisation, which need not be this run's
+        aligner, a_mean, a_std = load_teachers([args.align_with], P, args.lang)[0]
         feats_al = [((f - a_mean) / a_std).astype(np.float32) for f in feats_raw]
+        whose = f"the network of {args.align_with}"
+    if aligner is not None:
         ali, n_new = align_with_model(aligner, feats_al, utts, words_of, pset, ali, flat_ali,
                                       [u for u in tr + dv if utts[u]["part"] != "train_sp"],
                                       args.align_prior_scale)
-        del aligner, feats_al
-        log(f"forced alignment with the network of {args.align_with} for {n_new} utterances "
-            f"(and their speed copies); training on {len(tr)}")
+        log(f"forced alignment with {whose} for {n_new} utterances (and their speed copies); "
+            f"training on {len(tr)}")
         flat = dict(ali)
+        del aligner, feats_al
     if args.freq_warp > 0:
         log(f"frequency warping (VTLP): factor uniform in {1 - args.freq_warp:.2f}..{1 + args.freq_warp:.2f} per segment")
     if args.specaug:
