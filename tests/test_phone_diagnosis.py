@@ -89,3 +89,17 @@ def test_emissions_are_the_decoders_for_a_keyword_phone():
             np.testing.assert_allclose(ours[t, 1:], want, atol=1e-5)
     # the weight is what makes the best phone of an unsure frame cost something
     assert emissions(lp, 0.0)[5].max() == 0.0 and emissions(lp, 0.5)[5].max() < -1.8
+
+
+def test_language_comes_from_the_keywords_script(tmp_path):
+    """Without --lang the keywords' script decides, as in kws-enroll: Hangul keywords reach the
+    manifest check (the language was found); what the script cannot decide is one line first."""
+    tool = str(ROOT / "tools" / "phone_diagnosis.py")
+    r = subprocess.run([sys.executable, tool, "--positives", str(tmp_path), "자비스야"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "no manifest.csv" in r.stderr, r.stderr
+    for bad, says in (("헤이 LG", "mixes Hangul and Latin"), ("123", "--lang")):
+        r = subprocess.run([sys.executable, tool, "--positives", str(tmp_path), bad],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, (bad, r.stderr)
+        assert says in r.stderr and "no manifest.csv" not in r.stderr, (bad, r.stderr)

@@ -317,3 +317,21 @@ def test_align_with_needs_a_run_of_this_language_and_excludes_align_from_init(tm
     assert r.returncode != 0 and "not both" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_constant_then_halving_schedule():
+    """--decay-epochs (and --teacher's one long round): full rate, then half, halved each epoch."""
+    rate = train_acoustic.constant_then_halving(2e-3, 16, 6)
+    got = [rate(e) for e in range(16)]
+    assert got[:10] == [2e-3] * 10
+    assert np.allclose(got[10:], [1e-3, 5e-4, 2.5e-4, 1.25e-4, 6.25e-5, 3.125e-5])
+
+
+def test_decay_epochs_needs_no_teacher_and_fits_the_round(tmp_path):
+    tool = str(ROOT / "tools" / "train_acoustic.py")
+    base = [sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o"), "--epochs", "10"]
+    for bad in (["--decay-epochs", "10"], ["--decay-epochs", "-1"],
+                ["--decay-epochs", "4", "--teacher", str(tmp_path)]):
+        r = subprocess.run(base + bad, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "--decay-epochs N goes without --teacher" in r.stderr, bad
+    assert not (tmp_path / "o").exists()

@@ -89,6 +89,15 @@ def test_bad_requests_get_one_line(tmp_path):
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "digits" in r.stderr
 
 
+def test_language_comes_from_the_words_script(tmp_path):
+    """Without --lang the words' script decides, as in kws-enroll: Hangul words are Korean, for
+    which Piper has no voice here (the refusal names espeak); mixed scripts are refused in one line."""
+    r = _run("--engine", "piper", "자비스야")
+    assert r.returncode != 0 and r.stderr.strip().count("\n") == 0 and "espeak" in r.stderr
+    r = _run("--engine", "espeak", "--data", str(tmp_path), "hey jarvis", "자비스야")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "two languages" in r.stderr
+
+
 @pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng not installed")
 def test_fail_under_gates_the_exit_code(tmp_path):
     """A word under the asked detection rate makes the exit code 1 and is named; the same run

@@ -36,13 +36,23 @@ def speak(text: str, lang: str) -> np.ndarray:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lang", choices=["en", "ko"], required=True)
+    ap.add_argument("--lang", choices=["en", "ko"], default=None,
+                    help="language of both phrases (default: the keyword's script, as kws-enroll)")
     ap.add_argument("--keyword", required=True)
     ap.add_argument("--other", required=True, help="a phrase that is not the wake word")
     ap.add_argument("-o", "--output", type=Path, required=True)
     ap.add_argument("--ship", action="store_true", help="write the fallback clip into tools/demo/")
     args = ap.parse_args()
     import soundfile
+
+    if args.lang is None:
+        from kws.errors import KwsError
+        from kws.pronunciation import guess_language
+        try:
+            args.lang = guess_language(args.keyword)
+        except KwsError as e:
+            print(f"make_demo_audio: error: {e}", file=sys.stderr)
+            return 2
 
     if shutil.which("espeak-ng"):
         rng = np.random.default_rng(0)

@@ -107,7 +107,8 @@ def phone_scores(logpost: np.ndarray, phone_idx: list[int], min_frames: list[int
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("keywords", nargs="+", metavar="KEYWORD")
-    ap.add_argument("--lang", choices=["ko", "en"], required=True)
+    ap.add_argument("--lang", choices=["ko", "en"], default=None,
+                    help="the keywords' language (default: from their script, as kws-enroll)")
     ap.add_argument("--positives", required=True, help="folder with a manifest.csv (or the .csv itself)")
     ap.add_argument("--acoustic", help="acoustic model .tflite (default: the shipped one)")
     ap.add_argument("--uncertainty-weight", type=float, default=None, metavar="W",
@@ -118,6 +119,12 @@ def main() -> int:
     from kws.enroll import check_uncertainty_weight
     from kws.errors import KwsError
     from kws.model_file import DEFAULT_UNCERTAINTY_WEIGHT
+    from kws.pronunciation import guess_language
+    try:
+        args.lang = args.lang or guess_language(args.keywords)
+    except KwsError as e:
+        print(f"phone_diagnosis: {e}", file=sys.stderr)
+        return 2
     try:
         weight = (DEFAULT_UNCERTAINTY_WEIGHT if args.uncertainty_weight is None
                   else check_uncertainty_weight(args.uncertainty_weight))

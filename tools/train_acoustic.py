@@ -957,6 +957,17 @@ def tflite_posteriors(path, feats_list, idxs):
 
 # ---------------------------------------------------------------------------------------
 
+def constant_then_halving(base_lr: float, epochs: int, tail: int):
+    """Keras LearningRateScheduler function: ``base_lr`` for the first ``epochs - tail`` epochs,
+    then half of it, halved again every epoch. One long round trains at full rate while it still
+    gains and settles at the end, where halving from the second epoch (the rounds' last-round
+    schedule) leaves a random start under-trained once the rate is a few percent of its base."""
+    def rate(epoch: int, _lr: float = 0.0) -> float:
+        k = epoch - (epochs - tail)
+        return base_lr if k < 0 else base_lr / 2 * 0.5 ** k
+    return rate
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lang", choices=["ko", "en"], required=True)
@@ -1023,6 +1034,10 @@ def main() -> None:
     ap.add_argument("--swa", type=int, default=0, metavar="N",
                     help="with --teacher: stochastic weight averaging, i.e. keep the learning rate at half its "
                          "base and export the mean of the weights at the ends of the last N epochs (0 = off)")
+    ap.add_argument("--decay-epochs", type=int, default=0, metavar="N",
+                    help="without --teacher: in the last round keep the base rate for --epochs - N epochs, then "
+                         "halve it every epoch for N (0 = the default: halve from the last round's second epoch). "
+                         "Lets one long round from a good alignment (--align-with) train as far as the rounds do")
     ap.add_argument("--init", metavar="DIR",
                     help="start from this earlier run's weights (LANG_float.keras) and feature "
                          "normalisation (LANG_norm.npz) instead of random weights")
@@ -1044,6 +1059,8 @@ def main() -> None:
         sys.exit("train_acoustic: --temperature must be > 0 and --emission-weight >= 0")
     if args.swa and (not args.teacher or not 2 <= args.swa <= args.epochs):
         sys.exit("train_acoustic: --swa N needs --teacher and 2 <= N <= --epochs")
+    if args.decay_epochs and (args.teacher or not 1 <= args.decay_epochs < args.epochs):
+        sys.exit("train_acoustic: --decay-epochs N goes without --teacher and needs 1 <= N < --epochs")
     if args.mixup and not args.consistent:
         sys.exit("train_acoustic: --mixup needs --consistent (mixed inputs have no labels, only teachers' answers)")
     if not 0 <= args.noisy_student <= 1 or (args.noisy_student and not args.consistent):
@@ -1230,9 +1247,11 @@ def main() -> None:
                   keras.callbacks.LambdaCallback(on_epoch_end=lambda e, _logs: snapshots.append(
                       [w.copy() for w in model.get_weights()]) if e >= first else None)]
         elif teachers:  # one long round: constant, then halving over the last epochs
-            tail = min(6, args.epochs - 1)
             cb = [keras.callbacks.LearningRateScheduler(
-                lambda e, _lr: base_lr if e < args.epochs - tail else base_lr / 2 * 0.5 ** (e - (args.epochs - tail)))]
+                constant_then_halving(base_lr, args.epochs, min(6, args.epochs - 1)))]
+        elif rnd == args.rounds - 1 and args.decay_epochs:  # the same shape without teachers
+            cb = [keras.callbacks.LearningRateScheduler(
+                constant_then_halving(base_lr, args.epochs, args.decay_epochs))]
         elif rnd == args.rounds - 1:
             cb = [keras.callbacks.LearningRateScheduler(
                 lambda e, _lr: lr * (0.5 ** e) if e else lr)]
@@ -1314,7 +1333,9 @@ def main() -> None:
                                 + (f"; loss = {1 - args.label_weight:g} x that + {args.label_weight:g} x "
                                    "cross-entropy against the alignments' labels" if args.label_weight else "")
                                 if teachers else
-                                f"Viterbi training, {args.rounds} rounds x {args.epochs} epochs, "
+                                f"Viterbi training, {args.rounds} rounds x {args.epochs} epochs"
+                                + (f" (the rate halved over the last {args.decay_epochs})" if args.decay_epochs else "")
+                                + ", "
                                 "frame-level cross-entropy, 2-state left-to-right phones, optional sil"),
                      "initial_weights": (f"earlier run {os.path.basename(os.path.normpath(args.init))} (--init)"
                                          + (f", {args.init_lang} network without its phone output (--init-lang)"

@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("words", nargs="*", metavar="WAKE_WORD")
     ap.add_argument("--words", dest="words_file", metavar="FILE", help="wake words, one per line")
-    ap.add_argument("--lang", choices=["en", "ko"], required=True)
+    ap.add_argument("--lang", choices=["en", "ko"], default=None,
+                    help="the wake words' language (default: from their script, as kws-enroll)")
     ap.add_argument("--engine", choices=["piper", "espeak"], default="piper",
                     help="piper (default; English; a neural voice built on a real speaker, heard in training "
                          "by English v28 but not v24) or espeak (espeak-ng, the training voices)")
@@ -190,7 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     import kws
     from kws.audio import load_audio
     from kws.errors import KwsError
+    from kws.pronunciation import guess_language
 
+    if args.lang is None:
+        try:
+            args.lang = guess_language(words)
+        except KwsError as e:
+            print(f"voice_check: {e}", file=sys.stderr)
+            return 2
     say = synthesiser(args.engine, args.lang, args.piper_voice)
     try:
         enrolment = kws.enroll(words, args.lang, max_false_alarms_per_hour=args.max_false_alarms_per_hour,
