@@ -1246,12 +1246,10 @@ def main() -> None:
             cb = [keras.callbacks.LearningRateScheduler(lambda e, _lr: base_lr / 2),
                   keras.callbacks.LambdaCallback(on_epoch_end=lambda e, _logs: snapshots.append(
                       [w.copy() for w in model.get_weights()]) if e >= first else None)]
-        elif teachers:  # one long round: constant, then halving over the last epochs
+        elif teachers or (rnd == args.rounds - 1 and args.decay_epochs):
+            # one long round (teachers' always, --decay-epochs' last): constant, then halving at the end
             cb = [keras.callbacks.LearningRateScheduler(
-                constant_then_halving(base_lr, args.epochs, min(6, args.epochs - 1)))]
-        elif rnd == args.rounds - 1 and args.decay_epochs:  # the same shape without teachers
-            cb = [keras.callbacks.LearningRateScheduler(
-                constant_then_halving(base_lr, args.epochs, args.decay_epochs))]
+                constant_then_halving(base_lr, args.epochs, args.decay_epochs or min(6, args.epochs - 1)))]
         elif rnd == args.rounds - 1:
             cb = [keras.callbacks.LearningRateScheduler(
                 lambda e, _lr: lr * (0.5 ** e) if e else lr)]
