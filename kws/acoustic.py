@@ -29,6 +29,10 @@ from .phonesets import PhoneSet, phone_set_by_id
 DATA_DIR = Path(__file__).resolve().parent / "data" / "acoustic"
 #: Posterior floor before the log: below half an int8 output step is "never".
 _MIN_PROB = 1e-6
+#: Input features this runtime computes (``feature.type`` in a model card; absent = log-mel).
+#: ``tools/train_acoustic.py --pcen`` writes "PCEN of log-mel": an experiment whose input only
+#: offline wrappers compute, refused here rather than fed the wrong features.
+FEATURE_TYPES = ["log-mel"]
 
 
 @contextlib.contextmanager
@@ -86,6 +90,10 @@ class ModelCard:
             raise ModelFormatError(f"{path}: model card missing; an acoustic model needs its .json beside the .tflite") from None
         except (ValueError, KeyError, TypeError, KwsError) as exc:
             raise ModelFormatError(f"{path}: not a valid acoustic model card ({exc})") from None
+        feature = raw.get("feature", {}).get("type", "log-mel") if isinstance(raw.get("feature"), dict) else "log-mel"
+        if feature not in FEATURE_TYPES:
+            raise ModelFormatError(f"{path}: the network expects {feature!r} input, and this runtime computes "
+                                   f"{' or '.join(FEATURE_TYPES)}; use a model trained on log-mel")
         if not (card.chunk_frames >= 1 and card.context_frames >= 1
                 and 0 <= card.lookahead_frames < card.context_frames):
             raise ModelFormatError(f"{path}: inconsistent chunk/context/lookahead in the model card")

@@ -60,3 +60,18 @@ def test_bad_model_files_are_refused(tmp_path):
     (tmp_path / "y.json").write_text(json.dumps(card))
     with pytest.raises(ModelFormatError, match="do not match"):
         AcousticModel(tmp_path / "y.tflite")
+
+
+def test_a_network_for_other_features_is_refused(tmp_path):
+    """A model card whose network reads other features (tools/train_acoustic.py --pcen) is
+    refused in one line, not run on log-mel it never saw."""
+    (tmp_path / "p.tflite").write_bytes((DATA / "tiny_ko.tflite").read_bytes())
+    card = json.loads((DATA / "tiny_ko.json").read_text())
+    card["feature"] = {"type": "PCEN of log-mel"}
+    (tmp_path / "p.json").write_text(json.dumps(card))
+    with pytest.raises(ModelFormatError, match="expects 'PCEN of log-mel' input") as err:
+        AcousticModel(tmp_path / "p.tflite")
+    assert "\n" not in str(err.value)
+    card["feature"] = {"type": "log-mel"}
+    (tmp_path / "p.json").write_text(json.dumps(card))
+    assert AcousticModel(tmp_path / "p.tflite").n_mels == 40

@@ -335,3 +335,78 @@ def test_decay_epochs_needs_no_teacher_and_fits_the_round(tmp_path):
         r = subprocess.run(base + bad, capture_output=True, text=True, timeout=60)
         assert r.returncode != 0 and "--decay-epochs N goes without --teacher" in r.stderr, bad
     assert not (tmp_path / "o").exists()
+
+
+def test_pcen_is_causal_level_blind_and_settles_on_stationary_noise():
+    """--pcen's front end: frame t depends on frames <= t only (so a stream can compute it as
+    it goes), a gain of 40 dB barely moves it (the point of an automatic gain), and a
+    stationary background maps near (1 + delta)^r - delta^r whatever its level."""
+    rng = np.random.default_rng(3)
+    noise = np.log(rng.exponential(1.0, (600, 40)) * 0.01)
+    out = train_acoustic.pcen_frames(noise)
+    assert out.shape == noise.shape and out.dtype == np.float32
+    assert np.array_equal(train_acoustic.pcen_frames(noise[:250]), out[:250])   # causal
+    louder = train_acoustic.pcen_frames(noise + np.log(1e4))
+    assert np.abs(louder[300:].mean() - out[300:].mean()) < 0.1
+    settled = np.sqrt(1 + 2.0) - np.sqrt(2.0)
+    assert abs(np.median(out[300:]) - settled) < 0.15
+    # a loud onset stands out against the background it follows, then fades as the gain adapts
+    tone = noise.copy()
+    tone[400:] += np.log(1e3)
+    t = train_acoustic.pcen_frames(tone)
+    assert t[400:405].mean() > 5 * out[400:405].mean()
+    assert t[590:].mean() < t[400:405].mean() / 3
+    s04, s2 = train_acoustic.pcen_smoother(0.4), train_acoustic.pcen_smoother(2.0)
+    assert 0 < s2 < s04 < 0.03
+
+
+def test_pcen_refuses_networks_that_read_log_mel(tmp_path):
+    tool = str(ROOT / "tools" / "train_acoustic.py")
+    base = [sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o")]
+    for f in ("en_float.keras", "en_norm.npz"):
+        (tmp_path / f).write_bytes(b"x")
+    for bad, says in ((["--pcen", "--teacher", str(tmp_path)], "--pcen goes without --teacher"),
+                      (["--pcen", "--init", str(tmp_path), "--align-from-init"], "--pcen goes without"),
+                      (["--pcen-time", "1.0"], "--pcen-time S goes with --pcen"),
+                      (["--pcen", "--pcen-time", "0"], "needs S > 0")):
+        r = subprocess.run(base + bad, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and says in r.stderr, (bad, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_pcen_kernel_is_the_running_energy_of_pcen_frames():
+    """A PCEN teacher's front end in distillation (one matrix product per batch) computes the
+    same running energy as pcen_frames' frame-by-frame recursion."""
+    rng = np.random.default_rng(5)
+    t, s = 50, train_acoustic.pcen_smoother(0.4)
+    e = rng.exponential(1.0, (t, 3))
+    m = np.empty_like(e)
+    acc = e[0]
+    for i in range(t):
+        acc = (1 - s) * acc + s * e[i]
+        m[i] = acc
+    k = train_acoustic.pcen_kernel(t, s)
+    assert np.allclose(k @ e, m, rtol=1e-12)
+    assert np.all(np.triu(k, 1) == 0)  # causal
+
+
+def test_runs_on_another_front_end_are_refused(tmp_path):
+    """--init or --align-with a run trained on PCEN from a log-mel run (or back) would feed a
+    network features it never saw: refused in one line; a PCEN teacher needs --consistent."""
+    tool = str(ROOT / "tools" / "train_acoustic.py")
+    pc = tmp_path / "pcen_run"
+    pc.mkdir()
+    (pc / "en_float.keras").write_bytes(b"x")
+    np.savez(pc / "en_norm.npz", mean=np.zeros(40), std=np.ones(40), pcen_time=0.4)
+    base = [sys.executable, tool, "--lang", "en", "--out", str(tmp_path / "o")]
+    for extra, says in ((["--align-with", str(pc)], "--align-with"),
+                        (["--init", str(pc)], "--init"),
+                        (["--teacher", str(pc)], "needs --consistent")):
+        r = subprocess.run(base + extra, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and says in r.stderr, (extra, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1
+    r = subprocess.run(base + ["--pcen", "--pcen-time", "2", "--align-with", str(pc)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "another front end" in r.stderr
+    assert not (tmp_path / "o").exists()

@@ -56,6 +56,16 @@ LOOKAHEAD = 12
 SPEEDS = (0.9, 1.1)
 
 
+def pcen_smoother(time_constant_s: float, frame_rate: float = 100.0) -> float:
+    """One-pole smoothing coefficient for a time constant in seconds (librosa's rule)."""
+    t = time_constant_s * frame_rate
+    return float((np.sqrt(1 + 4 * t ** 2) - 1) / (2 * t ** 2))
+
+
+#: PCEN smoother for a 0.4 s time constant (PCEN's and librosa's default)
+PCEN_S = pcen_smoother(0.4)
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -656,7 +666,7 @@ def teacher_targets(teachers, X: np.ndarray, mean, std, batch: int = 128) -> np.
 def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0.0,
                    temperature: float = 1.0, emission_weight: float = 0.0,
                    emission_floor: float = EMISSION_FLOOR, label_weight: float = 0.0,
-                   student_noise: tuple | None = None):
+                   student_noise: tuple | None = None, teacher_pcen: list | None = None):
     """A Keras model whose fit() trains `student` on the teachers' mean posterior of the
     *same* augmented batch the student sees ("consistent" distillation, Beyer et al., 2022,
     "Knowledge distillation: a good teacher is patient and consistent"). Fixed targets from
@@ -679,11 +689,20 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
     probability p while the teachers score the clean one ("teacher-student learning" for robustness, Li et al., 2017, "Large-scale
     domain adaptation via teacher-student learning"): the student learns to give in noise the
     posteriors the teachers give on clean speech, which no noisy label or noisy teacher says.
+    teacher_pcen: per teacher, the PCEN time constant it was trained with (0: log-mel, the
+    default); such a teacher sees pcen_frames of the batch's log-mel, run per segment (its
+    running energy starts at the segment's first frame), in its own normalisation. Networks
+    with another front end make other errors, in noise too (docs/acoustic-models.md).
     Data: (x, w), or (x, y, w) with label_weight > 0; w the per-frame weight (0 on padding)."""
     import keras
     import tensorflow as tf
 
     aff = teacher_affines(teachers, mean, std)
+    teacher_pcen = list(teacher_pcen or [0.0] * len(teachers))
+    n_in = SEG + CONTEXT - 1
+    fronts = [None if not tc else (tf.constant(pcen_kernel(n_in, pcen_smoother(tc)), tf.float32),
+                                   tf.constant(np.asarray(tm, np.float32)), tf.constant(np.asarray(ts, np.float32)))
+              for tc, (_, tm, ts) in zip(teacher_pcen, teachers)]
     for m, _, _ in aff:
         m.trainable = False
 
@@ -694,6 +713,8 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
             self.augment = augment
             self.teachers = [m for m, _, _ in aff]
             self.affines = [(tf.constant(a), tf.constant(b)) for _, a, b in aff]
+            self.fronts = fronts
+            self.raw = (tf.constant(np.asarray(mean, np.float32)), tf.constant(np.asarray(std, np.float32)))
             if student_noise is not None:
                 self.noise_bank = tf.constant(student_noise[0])
                 self.noise_starts = tf.constant(student_noise[1])
@@ -705,8 +726,15 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
             return self.student(x, training=training)
 
         def _targets(self, x):
-            return tf.add_n([m(x * a + b, training=False)
-                             for m, (a, b) in zip(self.teachers, self.affines)]) / len(self.teachers)
+            outs = []
+            for m, (a, b), front in zip(self.teachers, self.affines, self.fronts):
+                if front is None:
+                    outs.append(m(x * a + b, training=False))
+                else:
+                    kern, tm, ts = front
+                    raw = x * self.raw[1] + self.raw[0]
+                    outs.append(m((pcen_tf(raw, kern) - tm) / ts, training=False))
+            return tf.add_n(outs) / len(self.teachers)
 
         def _update(self, t, p, w, y=None):
             n = tf.maximum(tf.reduce_sum(w), 1.0)
@@ -957,6 +985,51 @@ def tflite_posteriors(path, feats_list, idxs):
 
 # ---------------------------------------------------------------------------------------
 
+def pcen_frames(logmel: np.ndarray, s: float = PCEN_S, alpha: float = 0.98, delta: float = 2.0,
+                r: float = 0.5, eps: float = 1e-6) -> np.ndarray:
+    """Per-channel energy normalisation (Wang et al. 2017) of log-mel frames, causal: mel power
+    E divided by its running mean M (one-pole, M starts at the first frame) to the power alpha,
+    then root compression with an offset: (E / (eps + M)^alpha + delta)^r - delta^r. An
+    automatic gain per band: stationary background maps to a constant, onsets stand out, and
+    the absolute level (gain, distance) hardly matters. --pcen trains on it (experimental: the
+    C front end and the runtime would have to compute it too)."""
+    e = np.exp(np.asarray(logmel, np.float64))
+    m = np.empty_like(e)
+    acc = e[0] if len(e) else None
+    for t in range(len(e)):  # the C front end's recursion, frame by frame
+        acc = (1.0 - s) * acc + s * e[t]
+        m[t] = acc
+    return ((np.exp(np.log(e) - alpha * np.log(eps + m)) + delta) ** r - delta ** r).astype(np.float32)
+
+
+def pcen_kernel(t: int, s: float) -> np.ndarray:
+    """T x T matrix K with (K @ E)[t] = the running energy M_t of pcen_frames (M_0 = E_0): how a
+    PCEN teacher's front end runs on a whole batch of fixed-length segments at once in
+    distillation, where a frame-by-frame loop would be slow."""
+    i = np.arange(t)
+    d = i[:, None] - i[None, :]
+    k = np.where(d >= 0, s * (1.0 - s) ** np.maximum(d, 0), 0.0)
+    k[:, 0] = (1.0 - s) ** i
+    return k
+
+
+def pcen_tf(raw, kernel, alpha: float = 0.98, delta: float = 2.0, r: float = 0.5, eps: float = 1e-6):
+    """pcen_frames on a TensorFlow batch of log-mel segments (batch x T x mels), T = len(kernel)."""
+    import tensorflow as tf
+    m = tf.einsum("tk,bkf->btf", kernel, tf.exp(raw))
+    return tf.pow(tf.exp(raw - alpha * tf.math.log(eps + m)) + delta, r) - delta ** r
+
+
+def run_pcen_time(d: str, lang: str) -> float:
+    """PCEN time constant (s) a run in folder d was trained with; 0 for log-mel input."""
+    path = os.path.join(d, f"{lang}_norm.npz")
+    try:
+        z = np.load(path)
+        return float(z["pcen_time"]) if "pcen_time" in z.files else 0.0
+    except (OSError, ValueError, KeyError) as exc:
+        sys.exit(f"train_acoustic: {path}: not a normalisation file of train_acoustic.py ({exc})")
+
+
 def constant_then_halving(base_lr: float, epochs: int, tail: int):
     """Keras LearningRateScheduler function: ``base_lr`` for the first ``epochs - tail`` epochs,
     then half of it, halved again every epoch. One long round trains at full rate while it still
@@ -1038,6 +1111,11 @@ def main() -> None:
                     help="without --teacher: in the last round keep the base rate for --epochs - N epochs, then "
                          "halve it every epoch for N (0 = the default: halve from the last round's second epoch). "
                          "Lets one long round from a good alignment (--align-with) train as far as the rounds do")
+    ap.add_argument("--pcen", action="store_true",
+                    help="train on PCEN of the log-mel (pcen_frames; experimental: the exported model then "
+                         "expects PCEN input, which only offline wrappers compute)")
+    ap.add_argument("--pcen-time", type=float, default=0.4, metavar="S",
+                    help="with --pcen: time constant of the running energy, in seconds (default 0.4)")
     ap.add_argument("--init", metavar="DIR",
                     help="start from this earlier run's weights (LANG_float.keras) and feature "
                          "normalisation (LANG_norm.npz) instead of random weights")
@@ -1079,6 +1157,11 @@ def main() -> None:
         for f in (f"{lang}_float.keras", f"{lang}_norm.npz"):
             if not os.path.exists(os.path.join(d, f)):
                 sys.exit(f"train_acoustic: {opt} {d}: no {f} (an --out folder of train_acoustic.py)")
+    if args.pcen_time != 0.4 and not args.pcen or args.pcen_time <= 0:
+        sys.exit("train_acoustic: --pcen-time S goes with --pcen and needs S > 0")
+    if args.pcen and (args.teacher or args.align_from_init):
+        sys.exit("train_acoustic: --pcen goes without --teacher and --align-from-init (those networks "
+                 "score log-mel input; align with --align-with DIR instead)")
     if args.align_from_init and not args.init:
         sys.exit("train_acoustic: --align-from-init needs --init DIR (the network that aligns)")
     if args.init_lang != args.lang and not args.init:
@@ -1088,6 +1171,15 @@ def main() -> None:
     if args.init_lang != args.lang and args.align_from_init:
         sys.exit("train_acoustic: --align-from-init cannot go with --init-lang: "
                  f"a {args.init_lang} network has no {args.lang} phones to align with")
+    own_front = args.pcen_time if args.pcen else 0.0
+    for opt, d, lang in ([("--init", args.init, args.init_lang)] if args.init else []) + \
+            ([("--align-with", args.align_with, args.lang)] if args.align_with else []):
+        if run_pcen_time(d, lang) != own_front:
+            sys.exit(f"train_acoustic: {opt} {d}: trained on another front end (PCEN time constant "
+                     f"{run_pcen_time(d, lang):g} s, this run {own_front:g}; 0 = log-mel)")
+    teacher_pcen = [run_pcen_time(d, args.lang) for d in args.teacher or []]
+    if any(teacher_pcen) and not args.consistent:
+        sys.exit("train_acoustic: a PCEN teacher (--pcen run) needs --consistent")
     if args.teacher:
         args.rounds = 1
     os.makedirs(args.out, exist_ok=True)
@@ -1110,16 +1202,24 @@ def main() -> None:
     tr0 = [i for i, u in enumerate(utts) if u["part"] == "train"]
     tr = [i for i, u in enumerate(utts) if u["part"] in ("train", "train_sp")]
     dv = [i for i, u in enumerate(utts) if u["part"] == "dev"]
-    all_tr = np.concatenate([feats_raw[i] for i in tr0])
+    if args.pcen:  # the network's input; feats_raw (log-mel) stays for trimming and --align-with
+        ps = pcen_smoother(args.pcen_time)
+        feats_in = [pcen_frames(f, ps) for f in feats_raw]
+        aug_in = [pcen_frames(a, ps) if len(a) else a for a in aug_raw]
+        log(f"PCEN front end: the network sees pcen_frames() of the log-mel (time constant {args.pcen_time:g} s)")
+    else:
+        feats_in, aug_in = feats_raw, aug_raw
+    all_tr = np.concatenate([feats_in[i] for i in tr0])
     mean = all_tr.mean(0).astype(np.float64)
     std = (all_tr.std(0) + 1e-3).astype(np.float64)
     del all_tr
     if args.init:  # the weights only make sense in the normalisation they were trained with
         z = np.load(os.path.join(args.init, f"{args.init_lang}_norm.npz"))
         mean, std = z["mean"].astype(np.float64), z["std"].astype(np.float64)
-    np.savez(os.path.join(args.out, f"{args.lang}_norm.npz"), mean=mean, std=std)  # for --teacher
-    feats = [((f - mean) / std).astype(np.float32) for f in feats_raw]
-    augs = [((a - mean) / std).astype(np.float32) if len(a) else a for a in aug_raw]
+    np.savez(os.path.join(args.out, f"{args.lang}_norm.npz"), mean=mean, std=std,  # for --teacher
+             pcen_time=args.pcen_time if args.pcen else 0.0)
+    feats = [((f - mean) / std).astype(np.float32) for f in feats_in]
+    augs = [((a - mean) / std).astype(np.float32) if len(a) else a for a in aug_in]
     stats = {}
     for part, ids in (("train", tr0), ("dev", dv)):
         sets = {}
@@ -1200,7 +1300,8 @@ def main() -> None:
                 f"{args.student_snr[1]:g} dB; the teachers score them clean")
         trainer = make_distiller(model, augment, teachers, mean, std, mixup=args.mixup,
                                  temperature=args.temperature, emission_weight=args.emission_weight,
-                                 label_weight=args.label_weight, student_noise=student_noise)
+                                 label_weight=args.label_weight, student_noise=student_noise,
+                                 teacher_pcen=teacher_pcen)
         trainer.compile(optimizer=keras.optimizers.Adam(base_lr))
         log("consistent distillation: the teachers score each augmented batch the student sees")
     else:
@@ -1213,7 +1314,9 @@ def main() -> None:
     if args.no_aug:
         tr = tr0
     history = []
-    nz = [((f - mean) / std).astype(np.float32) for f in noise_segments(args.data, args.noise_segments, args.seed)]
+    nz = [((pcen_frames(f, pcen_smoother(args.pcen_time)) if args.pcen else f) - mean) / std
+          for f in noise_segments(args.data, args.noise_segments, args.seed)]
+    nz = [f.astype(np.float32) for f in nz]
     Xn = np.stack(nz) if nz else np.zeros((0, SEG + CONTEXT - 1, N_MELS), np.float32)
     Yn = np.zeros((len(nz), SEG), np.int32)
     Wn = np.ones((len(nz), SEG), np.float32)
@@ -1275,8 +1378,8 @@ def main() -> None:
     os.makedirs(args.model_dir, exist_ok=True)
     tfl = os.path.join(args.model_dir, f"{args.lang}.tflite")
     model.save(os.path.join(args.out, f"{args.lang}_float.keras"))
-    em, size = export_tflite(model, mean, std, P, [feats_raw[i] for i in tr0], tfl)
-    post_q, contract = tflite_posteriors(tfl, feats_raw, dv)
+    em, size = export_tflite(model, mean, std, P, [feats_in[i] for i in tr0], tfl)
+    post_q, contract = tflite_posteriors(tfl, feats_in, dv)
     ev_int8 = evaluate(post_q, ali, words_of, pset)
     log(f"dev int8: {ev_int8}")
     n_par = int(model.count_params())
@@ -1291,7 +1394,8 @@ def main() -> None:
                       f"i.e. the model sees {LOOKAHEAD} frames of look-ahead; at stream start pad the left "
                       f"with copies of the first frame"),
         "tensors": contract,
-        "feature": {"type": "log-mel", "function": "kws.features.log_mel", "sample_rate": 16000,
+        "feature": {"type": "PCEN of log-mel" if args.pcen else "log-mel", "function": "kws.features.log_mel"
+                    + (f", then tools/train_acoustic.py pcen_frames, time constant {args.pcen_time:g} s" if args.pcen else ""), "sample_rate": 16000,
                     "frame_length_ms": 25, "frame_shift_ms": 10, "n_mels": N_MELS,
                     "normalisation": "global mean/variance of the training set, folded into the first conv"},
         "architecture": {"first_conv": FIRST, "separable_blocks": BLOCKS, "activation": "relu",
