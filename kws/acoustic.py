@@ -31,8 +31,9 @@ DATA_DIR = Path(__file__).resolve().parent / "data" / "acoustic"
 _MIN_PROB = 1e-6
 #: Input features this runtime computes (``feature.type`` in a model card; absent = log-mel).
 #: ``tools/train_acoustic.py --pcen`` writes "PCEN of log-mel": an experiment whose input only
-#: offline wrappers compute, refused here rather than fed the wrong features.
-FEATURE_TYPES = ["log-mel"]
+#: research tools compute (``tools/ensemble_bench.py`` passes ``features=``), refused by default
+#: rather than fed the wrong features.
+FEATURE_TYPES = ("log-mel",)
 
 
 @contextlib.contextmanager
@@ -80,7 +81,7 @@ class ModelCard:
     raw: dict
 
     @classmethod
-    def load(cls, path: Path) -> "ModelCard":
+    def load(cls, path: Path, features: tuple[str, ...] = FEATURE_TYPES) -> "ModelCard":
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             ps = phone_set_by_id(int(raw["phone_set_id"]))
@@ -91,9 +92,9 @@ class ModelCard:
         except (ValueError, KeyError, TypeError, KwsError) as exc:
             raise ModelFormatError(f"{path}: not a valid acoustic model card ({exc})") from None
         feature = raw.get("feature", {}).get("type", "log-mel") if isinstance(raw.get("feature"), dict) else "log-mel"
-        if feature not in FEATURE_TYPES:
+        if feature not in features:
             raise ModelFormatError(f"{path}: the network expects {feature!r} input, and this runtime computes "
-                                   f"{' or '.join(FEATURE_TYPES)}; use a model trained on log-mel")
+                                   f"{' or '.join(features)}; use a model trained on log-mel")
         if not (card.chunk_frames >= 1 and card.context_frames >= 1
                 and 0 <= card.lookahead_frames < card.context_frames):
             raise ModelFormatError(f"{path}: inconsistent chunk/context/lookahead in the model card")
@@ -103,12 +104,13 @@ class ModelCard:
 class AcousticModel:
     """An int8 phone-posterior network and its model card."""
 
-    def __init__(self, tflite_path: str | os.PathLike, card_path: str | os.PathLike | None = None) -> None:
+    def __init__(self, tflite_path: str | os.PathLike, card_path: str | os.PathLike | None = None,
+                 features: tuple[str, ...] = FEATURE_TYPES) -> None:
         path = Path(tflite_path)
         if not path.is_file():
             raise ModelFormatError(f"{path}: no such acoustic model file")
         self.path = path
-        self.card = ModelCard.load(Path(card_path) if card_path else path.with_suffix(".json"))
+        self.card = ModelCard.load(Path(card_path) if card_path else path.with_suffix(".json"), features)
         try:
             with quiet_native_stderr():
                 self._interp = _interpreter_class()(model_path=str(path), num_threads=1)

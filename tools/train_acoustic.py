@@ -1395,7 +1395,8 @@ def main() -> None:
                       f"with copies of the first frame"),
         "tensors": contract,
         "feature": {"type": "PCEN of log-mel" if args.pcen else "log-mel", "function": "kws.features.log_mel"
-                    + (f", then tools/train_acoustic.py pcen_frames, time constant {args.pcen_time:g} s" if args.pcen else ""), "sample_rate": 16000,
+                    + (f", then tools/train_acoustic.py pcen_frames, time constant {args.pcen_time:g} s" if args.pcen else ""),
+                    **({"pcen_time_s": args.pcen_time} if args.pcen else {}), "sample_rate": 16000,
                     "frame_length_ms": 25, "frame_shift_ms": 10, "n_mels": N_MELS,
                     "normalisation": "global mean/variance of the training set, folded into the first conv"},
         "architecture": {"first_conv": FIRST, "separable_blocks": BLOCKS, "activation": "relu",
