@@ -4,7 +4,7 @@
     python tools/ensemble_bench.py --acoustic kws/data/acoustic/en.tflite --acoustic /tmp/models_enP/en.tflite \\
         -- --model en6.kwm --positives ../shared/data/en_wakewords --negatives ../shared/data/en_phrases --json out.json
 
-Everything after ``--`` goes to ``kws-bench`` unchanged (host side only: no --firmware). Each
+Everything after ``--`` goes to ``kws-bench`` unchanged (host side only: no --device). Each
 network runs on the clip's log-mel, or on its PCEN if its model card says so (a
 ``tools/train_acoustic.py --pcen`` run); their probabilities are averaged frame by frame and
 the log of the mean goes to the decoder, as one network's would. With one ``--acoustic`` it

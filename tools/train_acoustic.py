@@ -993,13 +993,20 @@ def pcen_frames(logmel: np.ndarray, s: float = PCEN_S, alpha: float = 0.98, delt
     automatic gain per band: stationary background maps to a constant, onsets stand out, and
     the absolute level (gain, distance) hardly matters. --pcen trains on it (experimental: the
     C front end and the runtime would have to compute it too)."""
-    e = np.exp(np.asarray(logmel, np.float64))
+    raw = np.asarray(logmel, np.float64)
+    e = np.exp(raw)
     m = np.empty_like(e)
     acc = e[0] if len(e) else None
     for t in range(len(e)):  # the C front end's recursion, frame by frame
         acc = (1.0 - s) * acc + s * e[t]
         m[t] = acc
-    return ((np.exp(np.log(e) - alpha * np.log(eps + m)) + delta) ** r - delta ** r).astype(np.float32)
+    return pcen_compress(raw, m, np.exp, np.log, alpha, delta, r, eps).astype(np.float32)
+
+
+def pcen_compress(raw, m, exp, log, alpha: float = 0.98, delta: float = 2.0, r: float = 0.5, eps: float = 1e-6):
+    """(E / (eps + M)^alpha + delta)^r - delta^r from log-mel `raw` (log E) and running energy M;
+    written once for numpy and TensorFlow (pass the library's exp and log), as mixed_log_mel is."""
+    return (exp(raw - alpha * log(eps + m)) + delta) ** r - delta ** r
 
 
 def pcen_kernel(t: int, s: float) -> np.ndarray:
@@ -1017,7 +1024,7 @@ def pcen_tf(raw, kernel, alpha: float = 0.98, delta: float = 2.0, r: float = 0.5
     """pcen_frames on a TensorFlow batch of log-mel segments (batch x T x mels), T = len(kernel)."""
     import tensorflow as tf
     m = tf.einsum("tk,bkf->btf", kernel, tf.exp(raw))
-    return tf.pow(tf.exp(raw - alpha * tf.math.log(eps + m)) + delta, r) - delta ** r
+    return pcen_compress(raw, m, tf.exp, tf.math.log, alpha, delta, r, eps)
 
 
 def run_pcen_time(d: str, lang: str) -> float:
@@ -1174,9 +1181,10 @@ def main() -> None:
     own_front = args.pcen_time if args.pcen else 0.0
     for opt, d, lang in ([("--init", args.init, args.init_lang)] if args.init else []) + \
             ([("--align-with", args.align_with, args.lang)] if args.align_with else []):
-        if run_pcen_time(d, lang) != own_front:
+        theirs = run_pcen_time(d, lang)
+        if theirs != own_front:
             sys.exit(f"train_acoustic: {opt} {d}: trained on another front end (PCEN time constant "
-                     f"{run_pcen_time(d, lang):g} s, this run {own_front:g}; 0 = log-mel)")
+                     f"{theirs:g} s, this run {own_front:g}; 0 = log-mel)")
     teacher_pcen = [run_pcen_time(d, args.lang) for d in args.teacher or []]
     if any(teacher_pcen) and not args.consistent:
         sys.exit("train_acoustic: a PCEN teacher (--pcen run) needs --consistent")
@@ -1202,8 +1210,8 @@ def main() -> None:
     tr0 = [i for i, u in enumerate(utts) if u["part"] == "train"]
     tr = [i for i, u in enumerate(utts) if u["part"] in ("train", "train_sp")]
     dv = [i for i, u in enumerate(utts) if u["part"] == "dev"]
+    ps = pcen_smoother(args.pcen_time) if args.pcen else None
     if args.pcen:  # the network's input; feats_raw (log-mel) stays for trimming and --align-with
-        ps = pcen_smoother(args.pcen_time)
         feats_in = [pcen_frames(f, ps) for f in feats_raw]
         aug_in = [pcen_frames(a, ps) if len(a) else a for a in aug_raw]
         log(f"PCEN front end: the network sees pcen_frames() of the log-mel (time constant {args.pcen_time:g} s)")
@@ -1314,7 +1322,7 @@ def main() -> None:
     if args.no_aug:
         tr = tr0
     history = []
-    nz = [((pcen_frames(f, pcen_smoother(args.pcen_time)) if args.pcen else f) - mean) / std
+    nz = [((pcen_frames(f, ps) if args.pcen else f) - mean) / std
           for f in noise_segments(args.data, args.noise_segments, args.seed)]
     nz = [f.astype(np.float32) for f in nz]
     Xn = np.stack(nz) if nz else np.zeros((0, SEG + CONTEXT - 1, N_MELS), np.float32)
