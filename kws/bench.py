@@ -342,6 +342,7 @@ class MixChunk:
     noise_offset_s: float
     snr_db: float
     noise: tuple[tuple[str, float], ...] = ()   # (path, duration) of the noise sequence
+    level_dbfs: float = -20.0                   # every utterance's active level
 
     @property
     def name(self) -> str:
@@ -353,7 +354,7 @@ class MixChunk:
 
 
 def plan_mix(positives: list[Clip], negatives: list[Clip], noise: list[Clip], snr_db: float,
-             seed: int, chunk_s: float = 300.0) -> list[MixChunk]:
+             seed: int, chunk_s: float = 300.0, level_dbfs: float = -20.0) -> list[MixChunk]:
     """The layout of the mixed streams, from the seed only: positives and negatives shuffled
     together, a random gap before each, cut into streams of about ``chunk_s`` seconds, each
     with a random start in the shuffled noise sequence."""
@@ -374,7 +375,7 @@ def plan_mix(positives: list[Clip], negatives: list[Clip], noise: list[Clip], sn
     if cur:
         chunks.append(cur)
     offsets = rng.uniform(0, max(total_noise, 1e-9), len(chunks))
-    return [MixChunk(k, tuple(c), round(float(o), 4), float(snr_db), noise_seq)
+    return [MixChunk(k, tuple(c), round(float(o), 4), float(snr_db), noise_seq, float(level_dbfs))
             for k, (c, o) in enumerate(zip(chunks, offsets))]
 
 
@@ -413,20 +414,22 @@ def _noise_track(chunk: MixChunk, n: int) -> np.ndarray:
 def render_chunk(chunk: MixChunk) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
     """The chunk's 16 kHz int16 samples and its inserted keywords (keyword, start_s, end_s).
 
-    Every utterance is scaled to the same active level (-20 dBFS over its frames within
-    30 dB of its loudest); the noise track (each recording at unit RMS) is scaled to
+    Every utterance is scaled to the same active level (the chunk's ``level_dbfs``, -20
+    dBFS by default, over its frames within 30 dB of its loudest; lower levels stand for
+    a talker further from the microphone); the noise track (each recording at unit RMS) is scaled to
     that level minus the SNR, so every utterance, keyword or not, sits ``snr_db`` above
     the noise. Without noise recordings the stream is the utterances and silences only.
     """
     from .audio import load_audio
     pieces, keywords, pos = [], [], 0
     segments = []
+    target = TARGET_RMS * 10 ** ((chunk.level_dbfs + 20.0) / 20)
     for it in chunk.items:
         gap = int(round(it.gap_s * SAMPLE_RATE))
         x = load_audio(it.clip.path).astype(np.float64) / 32768.0
         p = active_power(x)
         if p > 0:
-            x = x * (TARGET_RMS / math.sqrt(p))
+            x = x * (target / math.sqrt(p))
         pieces.append(np.zeros(gap))
         pos += gap
         if it.clip.keyword is not None:
@@ -438,7 +441,7 @@ def render_chunk(chunk: MixChunk) -> tuple[np.ndarray, list[tuple[str, float, fl
     pieces.append(np.zeros(int(GAP_S[0] * SAMPLE_RATE)))
     sig = np.concatenate(pieces)
     if chunk.noise:
-        sig = sig + _noise_track(chunk, len(sig)) * (TARGET_RMS * 10 ** (-chunk.snr_db / 20))
+        sig = sig + _noise_track(chunk, len(sig)) * (target * 10 ** (-chunk.snr_db / 20))
     pcm = np.clip(np.round(sig * 32768.0), -32768, 32767).astype(np.int16)
     return pcm, keywords
 

@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="mixing mode: keywords placed among the negatives in long streams, utterances "
                         "DB above the background noise")
     p.add_argument("--mix-seed", type=int, default=0, metavar="S", help="mixing layout seed (default 0)")
+    p.add_argument("--mix-level", type=float, default=-20.0, metavar="DBFS",
+                   help="mixing mode: every utterance's active level (default -20 dBFS; -45 or so is a "
+                        "talker across a room on a microphone without gain control)")
     p.add_argument("--mix-background", action="append", metavar="PATH",
                    help="folder or manifest of noise recordings for mixing mode (default: none, silence)")
     p.add_argument("--mix-chunk-s", type=float, default=300.0, metavar="SEC",
@@ -184,6 +187,8 @@ def _run(args, tmp: Path) -> int:
         raise B.BenchError(f"--jobs must be >= 1 (got {args.jobs})")
     if args.mix_snr is None and (args.mix_background or args.mix_save):
         raise B.BenchError("--mix-background and --mix-save need --mix-snr")
+    if not math.isfinite(args.mix_level) or not -70 <= args.mix_level <= 0:
+        raise B.BenchError(f"--mix-level must be between -70 and 0 dBFS (got {args.mix_level})")
     model = KeywordModel.load(args.model)
     names = model.names
     stored = [k.threshold for k in model.keywords]
@@ -217,7 +222,7 @@ def _run(args, tmp: Path) -> int:
         # count against every other keyword
         mix_neg = [c for c in neg.clips if not c.contains]
         units = B.plan_mix(pos.clips, mix_neg, noise.clips if noise else [], args.mix_snr, args.mix_seed,
-                           args.mix_chunk_s)
+                           args.mix_chunk_s, args.mix_level)
         stream_hours = sum(c.duration_s for c in units) / 3600
         hours: dict[str, float] = {n: stream_hours for n in names}
         unit_names = [c.name for c in units]
@@ -254,6 +259,7 @@ def _run(args, tmp: Path) -> int:
         if neg.containing:
             print(f"mixing: the {neg.containing} negatives that contain a keyword stay out of the streams")
         print(f"mixing: {len(units)} streams, {stream_hours:.3f} h in all, seed {args.mix_seed}, "
+              f"utterances at {args.mix_level:g} dBFS, "
               + (f"noise {noise.hours:.2f} h ({len(noise.clips)} recordings) at {args.mix_snr:g} dB SNR"
                  if noise else "no noise (--mix-snr has no effect without --mix-background)"))
 
@@ -269,12 +275,13 @@ def _run(args, tmp: Path) -> int:
                     "match": args.match,
                     "mix": None, "jobs": args.jobs}
     if mix:
-        report["mix"] = {"snr_db": args.mix_snr, "seed": args.mix_seed, "streams": len(units),
+        report["mix"] = {"snr_db": args.mix_snr, "level_dbfs": args.mix_level, "seed": args.mix_seed,
+                         "streams": len(units),
                          "stream_hours": round(stream_hours, 4), "chunk_s": args.mix_chunk_s,
                          "negatives_left_out_containing_keyword": neg.containing,
                          "background": noise.sources if noise else None,
                          "layout": "positives and negatives shuffled together, 0.5-2 s gaps, each utterance at "
-                                   "-20 dBFS active level, noise at that level minus the SNR; a detection "
+                                   f"{args.mix_level:g} dBFS active level, noise at that level minus the SNR; a detection "
                                    "overlapping an inserted keyword of its keyword is a hit, else a false alarm"}
 
     audio_hours = (sum(c.duration_s for c in units) if mix else sum(c.duration_s for c in units)) / 3600

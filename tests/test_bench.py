@@ -323,6 +323,22 @@ def test_mixed_stream_places_keywords_at_the_given_snr(mix_inputs):
     assert not B.render_chunk(quiet)[0][:800].any()   # no noise: silent gaps
 
 
+def test_mix_level_moves_speech_and_noise_together(mix_inputs):
+    """--mix-level: a far-field talker; the utterances at that level, the noise the SNR below."""
+    pos, neg, noise = mix_inputs
+    (chunk,) = B.plan_mix(pos, neg, noise, 10.0, seed=1, chunk_s=1e9, level_dbfs=-45.0)
+    (loud,) = B.plan_mix(pos, neg, noise, 10.0, seed=1, chunk_s=1e9)
+    assert chunk.level_dbfs == -45.0 and loud.level_dbfs == -20.0 and chunk.items == loud.items
+    pcm, kws = B.render_chunk(chunk)
+    x = pcm.astype(float) / 32768
+    gap = x[: int(chunk.items[0].gap_s * 16000)]
+    assert 20 * math.log10(math.sqrt(np.mean(gap ** 2))) == pytest.approx(-55.0, abs=1.5)
+    for _, a, b in kws:
+        seg = x[int(a * 16000): int(b * 16000)]
+        assert 20 * math.log10(math.sqrt(np.mean(seg ** 2))) == pytest.approx(-45.0, abs=1.5)
+    assert B.stream_digest([chunk]) != B.stream_digest([loud])
+
+
 def test_score_mix_hits_and_false_alarms():
     chunk = B.MixChunk(0, (), 0.0, 10.0)
     inserted = [("a", 1.0, 2.0), ("b", 5.0, 6.0)]
@@ -370,6 +386,9 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys, model_path):
     rc, _, err = run_cli(capsys, "--model", model_path, "--positives", other, "--negatives", other,
                          "--mix-background", other)
     assert rc == 1 and "need --mix-snr" in err
+    rc, _, err = run_cli(capsys, "--model", model_path, "--positives", other, "--negatives", other,
+                         "--mix-snr", 10, "--mix-level", -80)
+    assert rc == 1 and err.count("\n") == 1 and "--mix-level must be between -70 and 0 dBFS" in err
 
 
 @pytest.mark.skipif(not HAVE_ESPEAK, reason="needs espeak-ng")
