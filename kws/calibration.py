@@ -34,6 +34,9 @@ from .model_file import KeywordModel
 
 CACHE_DIR = Path(__file__).resolve().parent / "data" / "calibration"
 ACOUSTIC_DIR = Path(__file__).resolve().parent / "data" / "acoustic"
+#: The front end the detector runs (kws_core's default: log-mel with level control); a
+#: shipped cache computed through another is stale like one from another network.
+FRONT_END = "log-mel, level control"
 CACHE_VERSION = 2  # 2: each frame's best log-posterior too (the decoder's uncertainty weight needs it)
 #: Phones kept per frame: those within BAND nats of the frame's best phone.
 BAND = 6.0
@@ -253,7 +256,7 @@ class NegativeCache:
         return cls(meta, utts, counts, phones, values, best, path=str(path))
 
     def check_fresh(self, lang: str, phone_set_id: int, acoustic_sha: str | None) -> None:
-        """Refuse a cache for another language, phone set or acoustic model."""
+        """Refuse a cache for another language, phone set, acoustic model or front end."""
         name = self.path or "calibration cache"
         if self.meta.get("lang") != lang or int(self.meta.get("phone_set_id", -1)) != phone_set_id:
             raise CalibrationUnavailable(f"{name} is for {self.meta.get('lang')} / phone set "
@@ -262,6 +265,10 @@ class NegativeCache:
             raise CalibrationUnavailable(
                 f"{name} was computed with another acoustic model (sha256 {str(self.meta.get('acoustic_sha256'))[:12]}, "
                 f"shipped {acoustic_sha[:12]}); rebuild it: python tools/build_calibration_cache.py --lang {lang}")
+        if acoustic_sha is not None and self.meta.get("front_end", "log-mel") != FRONT_END:
+            raise CalibrationUnavailable(
+                f"{name} was computed through another front end ({self.meta.get('front_end', 'log-mel')!r}, "
+                f"the detector runs {FRONT_END!r}); rebuild it: python tools/build_calibration_cache.py --lang {lang}")
 
 
 def default_cache_path(lang: str) -> Path:

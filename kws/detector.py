@@ -45,11 +45,14 @@ class Detector:
     overrides every keyword's stored threshold (same scale: mean log-posterior ratio).
     ``silence_gate`` (default off: the pipeline is then exactly the firmware's) scores
     digitally silent frames as pure ``sil`` (see the module's docstring).
+    ``level_control`` (default on, as on the device) lets the front end lift quiet speech
+    towards the level the networks were trained at (docs/frontend-level.md); off feeds the
+    raw log-mel.
     """
 
     def __init__(self, model: KeywordModel | str | os.PathLike,
                  acoustic: AcousticModel | None = None, threshold: float | None = None,
-                 silence_gate: bool = False) -> None:
+                 silence_gate: bool = False, level_control: bool = True) -> None:
         if not isinstance(model, KeywordModel):
             model = KeywordModel.load(model)
         if acoustic is None:
@@ -67,7 +70,7 @@ class Detector:
         if threshold is not None:
             for k in range(len(model.keywords)):
                 self._decoder.set_threshold(k, threshold)
-        self._frontend = _core.FrontEnd()
+        self._frontend = _core.FrontEnd(level_control=level_control)
         self._stream = acoustic.stream()
         self._n_mels = self._frontend.n_mels
         self._silent = np.zeros(0, bool)  # feature frames still waiting for their posterior

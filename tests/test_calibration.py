@@ -49,7 +49,8 @@ def make_cache(seed: int = 0, utterances: int = 120, frames: int = 600, plant: d
         best.append(b)
         utts.append(cal.Utterance(text, f"synthetic/{i}", f"s{i % 7}", len(lp), cal.speech_span(lp)))
     meta = {"version": cal.CACHE_VERSION, "lang": "en", "phone_set_id": ENGLISH.id, "n_phones": len(ENGLISH),
-            "frame_shift_ms": 10, "acoustic_sha256": acoustic_sha, "sources": {"synthetic": "test"}}
+            "frame_shift_ms": 10, "acoustic_sha256": acoustic_sha, "front_end": cal.FRONT_END,
+            "sources": {"synthetic": "test"}}
     return cal.NegativeCache(meta, utts, np.concatenate(counts), np.concatenate(phones), np.concatenate(values),
                              np.concatenate(best))
 
@@ -99,6 +100,9 @@ def test_cache_round_trip_and_refusals(tmp_path, cache):
         back.check_fresh("en", ENGLISH.id, "0123456789abcdef")
     with pytest.raises(cal.CalibrationUnavailable, match="not ko"):
         back.check_fresh("ko", ENGLISH.id, None)
+    back.meta.pop("front_end")  # a cache from before the front end's level control
+    with pytest.raises(cal.CalibrationUnavailable, match="another front end.*rebuild it"):
+        back.check_fresh("en", ENGLISH.id, "synthetic")
     (tmp_path / "junk.npz").write_bytes(b"not a cache")
     with pytest.raises(cal.CalibrationUnavailable, match="not a calibration cache"):
         cal.NegativeCache.load(tmp_path / "junk.npz")

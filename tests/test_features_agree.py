@@ -110,9 +110,12 @@ def dump_exe(tmp_path_factory) -> Path:
     return exe
 
 
-def c_log_mel(exe: Path, pcm: np.ndarray, *args: str, n_mels: int = 40) -> np.ndarray:
+def c_log_mel(exe: Path, pcm: np.ndarray, *args: str, n_mels: int = 40,
+              level_control: bool = False) -> np.ndarray:
+    """The C front end's output: raw log-mel unless ``level_control`` (the C default)."""
     assert pcm.dtype == np.int16
-    r = subprocess.run([str(exe), *args], input=pcm.astype("<i2").tobytes(),
+    lc = ["--level-control", "1" if level_control else "0"]
+    r = subprocess.run([str(exe), *lc, *args], input=pcm.astype("<i2").tobytes(),
                        capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr.decode(errors="replace")
     out = np.frombuffer(r.stdout, dtype="<f4")

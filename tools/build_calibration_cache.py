@@ -101,12 +101,12 @@ def build_cache(rows: list[dict], lang: str, acoustic_path: Path | None = None, 
     from kws import _core
     from kws.acoustic import AcousticModel
     from kws.audio import load_audio
-    from kws.calibration import (BAND, CACHE_VERSION, MAX_PHONES_PER_FRAME, STEP, NegativeCache,
-                                 Utterance, quantise, sha256_file, speech_span)
+    from kws.calibration import (BAND, CACHE_VERSION, FRONT_END, MAX_PHONES_PER_FRAME, STEP,
+                                 NegativeCache, Utterance, quantise, sha256_file, speech_span)
 
     acoustic_path = acoustic_path or ROOT / "kws" / "data" / "acoustic" / f"{lang}.tflite"
     am = AcousticModel(acoustic_path)
-    fe = _core.FrontEnd()
+    fe = _core.FrontEnd()  # the detector's: level control on (meta "front_end")
     counts, phones, values, best, utts = [], [], [], [], []
     t0 = time.time()
     for i, r in enumerate(rows):
@@ -130,6 +130,7 @@ def build_cache(rows: list[dict], lang: str, acoustic_path: Path | None = None, 
         "version": CACHE_VERSION, "lang": lang, "phone_set_id": am.phone_set.id,
         "phone_set": am.phone_set.name, "n_phones": len(am.phone_set), "frame_shift_ms": 10,
         "acoustic_sha256": sha256_file(acoustic_path), "acoustic_note": am.card.raw.get("note", ""),
+        "front_end": FRONT_END,
         "band_nats": BAND, "step_per_nat": STEP, "max_phones_per_frame": MAX_PHONES_PER_FRAME,
         "built": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sources": {s: LICENCES.get(s, "?") for s in sets},

@@ -26,6 +26,28 @@
  *               no area normalisation); bin k sits at k * sample_rate / fft_size
  *   output      log(max(mel_energy, energy_floor)), natural log, floor 1e-10;
  *               one row of n_mels floats per frame
+ *   level       with level_control = 1 (the default; 0 gives the raw log-mel
+ *   control     the networks are trained on): a causal automatic gain that
+ *               lifts quiet speech towards the level of the training speech and
+ *               never lowers anything. Per frame, in nats of power (dB x
+ *               0.2302585), with L = ln(max(sum of the n_mels energies,
+ *               energy_floor)), ln taken as (e + 2m - 2) ln 2 for the float
+ *               m 2^e, m in [0.5, 1) (within 0.06 of ln; no libm call):
+ *                 N = max(min(L, N + 0.03 dB), -40 dB)   noise floor (the first
+ *                     frame after reset starts it at max(L, -40 dB))
+ *                 onset = L > N + 15 dB and L > -25 dB
+ *                 S, the speech level, unknown after reset; after the first 5
+ *                     consecutive onset frames S = (their loudest L) + 10 dB;
+ *                     then if L > S: S += 0.3 (L - S);
+ *                     else if L > S - 10 dB and onset: S += 0.02 (L - S);
+ *                     else S = max(S - 0.005 dB, -25 dB)
+ *                 gain g = clamp(20 dB - S, 0, 30 dB) (0 while S is unknown)
+ *               and g is added to every band above the floor (floored bands,
+ *               digital silence, stay at the floor). Speech at the level of the
+ *               training data (S >= 20 dB, about -25 dBFS active level and up)
+ *               passes unchanged; speech 20 dB quieter is lifted by about 20 dB.
+ *               The rates are per frame (10 ms at the default hop). See
+ *               docs/frontend-level.md for why and what it gained.
  *
  * Computation is in single precision (a packed real FFT: an fft_size/2-point
  * complex radix-2 FFT plus the split step). The result does not depend on how
@@ -60,17 +82,20 @@ typedef struct kws_frontend_config {
     float low_freq;        /* Hz, lower edge of the first filter; >= 0 */
     float high_freq;       /* Hz, upper edge of the last filter; <= sample_rate/2 */
     float energy_floor;    /* > 0; output is log(max(energy, floor)) */
+    uint32_t level_control; /* 1: automatic gain for quiet speech (above); 0: raw log-mel */
 } kws_frontend_config;
 
-/* 16000 Hz, 400/160, 512-point FFT, 40 mels over 20..7600 Hz, floor 1e-10.
- * Models are trained on this; other values are accepted (within the ranges
- * above) but the Python twin must be given the same ones. */
+/* 16000 Hz, 400/160, 512-point FFT, 40 mels over 20..7600 Hz, floor 1e-10,
+ * level control on. Models are trained on this with level_control = 0 (the
+ * control leaves speech at training levels unchanged); other values are
+ * accepted (within the ranges above) but the Python twin must be given the
+ * same ones. */
 kws_frontend_config kws_frontend_default_config(void);
 
 typedef struct kws_frontend kws_frontend; /* opaque; lives in caller memory */
 
 /* Bytes needed for a front end with this configuration; 0 if cfg is NULL or
- * out of range. (10368 bytes for the default configuration on a 64-bit host.) */
+ * out of range. (10384 bytes for the default configuration on a 64-bit host.) */
 size_t kws_frontend_size(const kws_frontend_config *cfg);
 
 /* Build a front end inside mem[0..len). mem must be aligned for 8 bytes (any

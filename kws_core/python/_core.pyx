@@ -224,6 +224,7 @@ cdef extern from "kws_frontend.h":
         float low_freq
         float high_freq
         float energy_floor
+        uint32_t level_control
     ctypedef struct kws_frontend:
         pass
     kws_frontend_config kws_frontend_default_config()
@@ -241,16 +242,20 @@ cdef class FrontEnd:
 
     The same code runs on the device; ``kws.features.log_mel`` is its numpy twin.
     Samples may come in chunks of any size; frames come out as soon as they are whole.
+    ``level_control`` (default on, as on the device) lifts quiet speech towards the
+    training level (``kws.features.level_control`` is its twin); off gives the raw
+    log-mel the networks are trained on.
     """
 
     cdef void *_mem
     cdef kws_frontend *_fe
     cdef kws_frontend_config _cfg
 
-    def __cinit__(self):
+    def __cinit__(self, bint level_control=True):
         cdef kws_status st
         cdef size_t need
         self._cfg = kws_frontend_default_config()
+        self._cfg.level_control = 1 if level_control else 0
         need = kws_frontend_size(&self._cfg)
         self._mem = malloc(need)
         if self._mem == NULL:
@@ -269,6 +274,10 @@ cdef class FrontEnd:
     @property
     def frame_shift(self):
         return self._cfg.frame_shift
+
+    @property
+    def level_control(self):
+        return bool(self._cfg.level_control)
 
     @property
     def frame_length(self):

@@ -57,7 +57,30 @@ struct kws_frontend {
     uint32_t fill;         /* samples in pending[], always < frame_length between calls */
     uint32_t half;         /* M = fft_size / 2 */
     uint32_t log2_half;
+    /* Level control (see kws_frontend.h): the tracked noise floor and speech
+     * level of the stream, in nats of summed mel energy. */
+    float lc_noise;
+    float lc_speech;
+    uint32_t lc_started;   /* 1 once the stream's first frame set the noise floor */
+    uint32_t lc_known;     /* 1 once the stream's first speech onset was seen */
+    uint32_t lc_run;       /* consecutive onset frames while the speech level is unknown */
+    float lc_run_max;      /* the loudest of them */
 };
+
+/* Level-control constants, in nats of power (1 dB = 0.2302585 nats); the
+ * rates are per frame. Values in dB in kws_frontend.h. */
+#define KWS_LC_DB 0.23025851f
+#define KWS_LC_TARGET (20.0f * KWS_LC_DB)
+#define KWS_LC_MAX_GAIN (30.0f * KWS_LC_DB)
+#define KWS_LC_ONSET (15.0f * KWS_LC_DB)
+#define KWS_LC_MIN_LEVEL (-25.0f * KWS_LC_DB)
+#define KWS_LC_HEADROOM (10.0f * KWS_LC_DB)
+#define KWS_LC_ONSET_FRAMES 5u
+#define KWS_LC_WINDOW (10.0f * KWS_LC_DB)
+#define KWS_LC_NOISE_RISE (0.03f * KWS_LC_DB)
+#define KWS_LC_LEAK (0.005f * KWS_LC_DB)
+#define KWS_LC_ATTACK 0.3f
+#define KWS_LC_RELEASE 0.02f
 
 #define KWS_FE_ALIGN8(x) (((x) + 7u) & ~(uint64_t)7u)
 
@@ -72,6 +95,7 @@ kws_frontend_config kws_frontend_default_config(void)
     c.low_freq = 20.0f;
     c.high_freq = 7600.0f;
     c.energy_floor = 1e-10f;
+    c.level_control = 1u;
     return c;
 }
 
@@ -89,6 +113,7 @@ static int kws_fe_config_ok(const kws_frontend_config *c)
     if (!(c->high_freq > c->low_freq)) return 0;
     if (!((double)c->high_freq <= 0.5 * (double)c->sample_rate)) return 0;
     if (!(c->energy_floor > 0.0f) || !(c->energy_floor < INFINITY)) return 0;
+    if (c->level_control > 1u) return 0;
     return 1;
 }
 
@@ -280,6 +305,12 @@ void kws_frontend_reset(kws_frontend *fe)
 {
     if (fe == NULL) return;
     fe->fill = 0;
+    fe->lc_noise = 0.0f;
+    fe->lc_speech = 0.0f;
+    fe->lc_started = 0u;
+    fe->lc_known = 0u;
+    fe->lc_run = 0u;
+    fe->lc_run_max = 0.0f;
     memset(fe->pending, 0, (size_t)fe->cfg.frame_length * sizeof(int16_t));
 }
 
@@ -375,6 +406,68 @@ static void kws_fe_fft(const kws_frontend *fe)
     }
 }
 
+/* ln(x) for a positive normal float, to within 0.06 (0.26 dB): x = m 2^e with
+ * m in [0.5, 1), and log2(m) taken as the chord 2m - 2. Exact at powers of two and
+ * continuous; the level control needs no more, and it keeps the device's front end
+ * within its instruction budget (a libm logf per frame would not). */
+static float kws_fe_rough_ln(float x)
+{
+    uint32_t b;
+    int32_t e;
+    float m;
+    memcpy(&b, &x, sizeof b);
+    e = (int32_t)((b >> 23) & 0xffu) - 126;
+    b = (b & 0x007fffffu) | 0x3f000000u;
+    memcpy(&m, &b, sizeof m);
+    return ((float)e + 2.0f * m - 2.0f) * 0.693147181f;
+}
+
+/* Level control of one frame of log energies, in place (kws_frontend.h).
+ * sum = the frame's mel energies added up; floored bands stay at the floor. */
+static void kws_fe_level(kws_frontend *fe, float sum, float *out)
+{
+    const uint32_t n = fe->cfg.n_mels;
+    const float lf = fe->log_floor;
+    const float level = kws_fe_rough_ln(sum > fe->cfg.energy_floor ? sum : fe->cfg.energy_floor);
+    float noise, gain = 0.0f;
+    uint32_t k;
+    int onset;
+
+    noise = fe->lc_started ? fe->lc_noise + KWS_LC_NOISE_RISE : level;
+    fe->lc_started = 1u;
+    if (level < noise) noise = level;
+    if (noise < KWS_LC_MIN_LEVEL - KWS_LC_ONSET) noise = KWS_LC_MIN_LEVEL - KWS_LC_ONSET;
+    fe->lc_noise = noise;
+    onset = level > noise + KWS_LC_ONSET && level > KWS_LC_MIN_LEVEL;
+    if (!fe->lc_known) {
+        /* The first onset that lasts KWS_LC_ONSET_FRAMES frames (a click does not). */
+        if (onset) {
+            fe->lc_run_max = fe->lc_run == 0u || level > fe->lc_run_max ? level : fe->lc_run_max;
+            if (++fe->lc_run >= KWS_LC_ONSET_FRAMES) {
+                fe->lc_speech = fe->lc_run_max + KWS_LC_HEADROOM;
+                fe->lc_known = 1u;
+            }
+        } else {
+            fe->lc_run = 0u;
+        }
+    } else if (level > fe->lc_speech) {
+        fe->lc_speech += KWS_LC_ATTACK * (level - fe->lc_speech);
+    } else if (level > fe->lc_speech - KWS_LC_WINDOW && onset) {
+        fe->lc_speech += KWS_LC_RELEASE * (level - fe->lc_speech);
+    } else {
+        fe->lc_speech -= KWS_LC_LEAK;
+        if (fe->lc_speech < KWS_LC_MIN_LEVEL) fe->lc_speech = KWS_LC_MIN_LEVEL;
+    }
+    if (fe->lc_known) {
+        gain = KWS_LC_TARGET - fe->lc_speech;
+        if (gain < 0.0f) gain = 0.0f;
+        if (gain > KWS_LC_MAX_GAIN) gain = KWS_LC_MAX_GAIN;
+    }
+    if (gain > 0.0f)
+        for (k = 0; k < n; k++)
+            if (out[k] > lf) out[k] += gain;
+}
+
 /* The frame in fe->pending (frame_length samples) -> n_mels log energies. */
 static void kws_fe_frame(kws_frontend *fe, float *out)
 {
@@ -383,7 +476,7 @@ static void kws_fe_frame(kws_frontend *fe, float *out)
     const float *w = fe->window, *cs = fe->cos_t, *sn = fe->sin_t;
     float *re = fe->re, *im = fe->im, *pw = fe->power;
     const float scale = 1.0f / 32768.0f; /* exact */
-    float mean, floor_v = fe->cfg.energy_floor;
+    float mean, floor_v = fe->cfg.energy_floor, sum_e = 0.0f;
     int32_t sum = 0;
     uint32_t i, k;
 
@@ -425,7 +518,9 @@ static void kws_fe_frame(kws_frontend *fe, float *out)
         float e = 0.0f;
         for (i = 0; i < b->len; i++) e += wt[i] * p[i];
         out[k] = e > floor_v ? logf(e) : fe->log_floor;
+        sum_e += e;
     }
+    if (fe->cfg.level_control != 0u) kws_fe_level(fe, sum_e, out);
 }
 
 /* ------------------------------------------------------------------------ */

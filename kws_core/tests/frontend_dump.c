@@ -2,10 +2,12 @@
  * frontend_dump.c - command-line driver of the C log-mel front end, for the
  * numpy agreement test (tests/test_features_agree.py) and for timing.
  *
- *   frontend_dump [--chunk N] [--config SR,LEN,SHIFT,FFT,MELS,LO,HI] < in.s16 > out.f32
+ *   frontend_dump [--chunk N] [--config SR,LEN,SHIFT,FFT,MELS,LO,HI]
+ *                 [--level-control 0|1] < in.s16 > out.f32
  *       raw little-endian int16 mono on stdin -> float32 features on stdout,
  *       frames x n_mels row-major; input is fed to the front end N samples
- *       at a time (default 4096).
+ *       at a time (default 4096); level control as in the default
+ *       configuration (on) unless --level-control 0.
  *   frontend_dump --bench [SECONDS]
  *       time the default front end on SECONDS (default 600) of synthetic
  *       audio; prints audio seconds per CPU second.
@@ -115,6 +117,8 @@ int main(int argc, char **argv)
             return bench(a + 1 < argc ? atof(argv[a + 1]) : 600.0);
         if (strcmp(argv[a], "--chunk") == 0 && a + 1 < argc) {
             chunk = strtoul(argv[++a], NULL, 10);
+        } else if (strcmp(argv[a], "--level-control") == 0 && a + 1 < argc) {
+            c.level_control = (uint32_t)strtoul(argv[++a], NULL, 10);
         } else if (strcmp(argv[a], "--config") == 0 && a + 1 < argc) {
             if (!parse_config(argv[++a], &c)) {
                 fprintf(stderr, "frontend_dump: bad --config\n");
@@ -122,7 +126,7 @@ int main(int argc, char **argv)
             }
         } else {
             fprintf(stderr, "usage: frontend_dump [--chunk N] [--config SR,LEN,SHIFT,FFT,MELS,LO,HI]"
-                            " < in.s16 > out.f32 | frontend_dump --bench [SECONDS]\n");
+                            " [--level-control 0|1] < in.s16 > out.f32 | frontend_dump --bench [SECONDS]\n");
             return 2;
         }
     }

@@ -133,6 +133,9 @@ static void test_config_and_size(void)
     CHECK(kws_frontend_size(&bad) == 0);
     bad = c; bad.energy_floor = 0.0f;
     CHECK(kws_frontend_size(&bad) == 0);
+    bad = c; bad.level_control = 2u;
+    CHECK(kws_frontend_size(&bad) == 0 && kws_frontend_init(&bad, mem, sz, &fe) == KWS_ERR_ARG);
+    CHECK(c.level_control == 1u); /* on by default: the detector's and the device's front end */
     free(mem);
 }
 
