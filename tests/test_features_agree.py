@@ -19,7 +19,6 @@ that need it are skipped when gcc is missing.
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +27,6 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE = ROOT / "kws_core"
 SR = 16000
 TOL = 1e-3
 LOG_FLOOR = float(np.log(1e-10))
@@ -95,20 +93,6 @@ def silence() -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- C driver
-
-@pytest.fixture(scope="module")
-def dump_exe(tmp_path_factory) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc not found: cannot build the C front end")
-    exe = tmp_path_factory.mktemp("frontend") / "frontend_dump"
-    cmd = [gcc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
-           f"-I{CORE / 'include'}", str(CORE / "tests" / "frontend_dump.c"),
-           str(CORE / "src" / "kws_frontend.c"), "-o", str(exe), "-lm"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, f"gcc failed:\n{r.stderr}"
-    return exe
-
 
 def c_log_mel(exe: Path, pcm: np.ndarray, *args: str, n_mels: int = 40,
               level_control: bool = False) -> np.ndarray:

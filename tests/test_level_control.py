@@ -108,21 +108,6 @@ def test_binding_default_is_on_and_off_gives_the_raw_log_mel():
     assert (out_on[:n_on] - out_off[:n_off]).max() > 15 * DB
 
 
-@pytest.fixture(scope="module")
-def dump_exe(tmp_path_factory) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc not found: cannot build the C front end")
-    core = Path(__file__).resolve().parent.parent / "kws_core"
-    exe = tmp_path_factory.mktemp("frontend_lc") / "frontend_dump"
-    cmd = [gcc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
-           f"-I{core / 'include'}", str(core / "tests" / "frontend_dump.c"),
-           str(core / "src" / "kws_frontend.c"), "-o", str(exe), "-lm"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, f"gcc failed:\n{r.stderr}"
-    return exe
-
-
 def c_features(exe: Path, pcm: np.ndarray, *args: str) -> np.ndarray:
     r = subprocess.run([str(exe), *args], input=pcm.astype("<i2").tobytes(),
                        capture_output=True, timeout=120)
