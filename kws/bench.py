@@ -309,7 +309,7 @@ def sweep(best: np.ndarray, fa_scores: np.ndarray, hours: float) -> tuple[np.nda
 
 # --------------------------------------------------------------------------- mixing
 
-TARGET_RMS = 0.1          # every utterance's active level: -20 dBFS
+MIX_LEVEL_DBFS = -20.0    # every utterance's active level, unless --mix-level says otherwise
 GAP_S = (0.5, 2.0)        # silence (plus noise) before each utterance, uniform
 ACTIVE_DB = 30.0          # frames within this many dB of a clip's loudest frame are "active"
 
@@ -342,7 +342,7 @@ class MixChunk:
     noise_offset_s: float
     snr_db: float
     noise: tuple[tuple[str, float], ...] = ()   # (path, duration) of the noise sequence
-    level_dbfs: float = -20.0                   # every utterance's active level
+    level_dbfs: float = MIX_LEVEL_DBFS          # every utterance's active level
 
     @property
     def name(self) -> str:
@@ -354,7 +354,7 @@ class MixChunk:
 
 
 def plan_mix(positives: list[Clip], negatives: list[Clip], noise: list[Clip], snr_db: float,
-             seed: int, chunk_s: float = 300.0, level_dbfs: float = -20.0) -> list[MixChunk]:
+             seed: int, chunk_s: float = 300.0, level_dbfs: float = MIX_LEVEL_DBFS) -> list[MixChunk]:
     """The layout of the mixed streams, from the seed only: positives and negatives shuffled
     together, a random gap before each, cut into streams of about ``chunk_s`` seconds, each
     with a random start in the shuffled noise sequence."""
@@ -423,7 +423,7 @@ def render_chunk(chunk: MixChunk) -> tuple[np.ndarray, list[tuple[str, float, fl
     from .audio import load_audio
     pieces, keywords, pos = [], [], 0
     segments = []
-    target = TARGET_RMS * 10 ** ((chunk.level_dbfs + 20.0) / 20)
+    target = 10 ** (chunk.level_dbfs / 20)   # active RMS
     for it in chunk.items:
         gap = int(round(it.gap_s * SAMPLE_RATE))
         x = load_audio(it.clip.path).astype(np.float64) / 32768.0

@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="mixing mode: keywords placed among the negatives in long streams, utterances "
                         "DB above the background noise")
     p.add_argument("--mix-seed", type=int, default=0, metavar="S", help="mixing layout seed (default 0)")
-    p.add_argument("--mix-level", type=float, default=-20.0, metavar="DBFS",
+    p.add_argument("--mix-level", type=float, default=B.MIX_LEVEL_DBFS, metavar="DBFS",
                    help="mixing mode: every utterance's active level (default -20 dBFS; -45 or so is a "
                         "talker across a room on a microphone without gain control)")
     p.add_argument("--mix-background", action="append", metavar="PATH",

@@ -164,7 +164,7 @@ def log_mel(samples: np.ndarray, *, sample_rate: int = SAMPLE_RATE,
     x = _as_float_samples(samples)
     n = num_frames(len(x), frame_length, frame_shift)
     out = np.empty((n, n_mels), dtype=np.float32)
-    levels = np.empty(n)
+    levels = np.empty(n if level_control else 0)
     if n == 0:
         return out
     fbank_t = mel_filterbank(sample_rate=sample_rate, fft_size=fft_size, n_mels=n_mels,
@@ -176,11 +176,10 @@ def log_mel(samples: np.ndarray, *, sample_rate: int = SAMPLE_RATE,
         frames = (frames - frames.mean(axis=1, keepdims=True)) * window
         spec = np.fft.rfft(frames, n=fft_size, axis=1)
         power = spec.real ** 2 + spec.imag ** 2
-        energy = np.maximum(power @ fbank_t, energy_floor)
-        out[b:b + len(frames)] = np.log(energy)
+        mel = power @ fbank_t
+        out[b:b + len(frames)] = np.log(np.maximum(mel, energy_floor))
         if level_control:
-            levels[b:b + len(frames)] = rough_ln(
-                np.maximum((power @ fbank_t).sum(axis=1), energy_floor))
+            levels[b:b + len(frames)] = rough_ln(np.maximum(mel.sum(axis=1), energy_floor))
     if level_control:
         gains = level_gains(levels)
         above = out > np.float32(np.log(energy_floor))

@@ -306,19 +306,24 @@ def test_mixing_is_reproducible_from_the_seed(mix_inputs):
     assert sorted(it.clip.path for ch in a for it in ch.items) == sorted(c.path for c in pos + neg)
 
 
+def assert_mix_levels(chunk, pcm, kws, speech_dbfs: float, noise_dbfs: float) -> None:
+    """The gap before the chunk's first utterance (noise only) and each inserted keyword
+    sit at the given RMS levels, within 1.5 dB."""
+    x = pcm.astype(float) / 32768
+    dbfs = lambda seg: 20 * math.log10(math.sqrt(np.mean(seg ** 2)))  # noqa: E731
+    assert dbfs(x[: int(chunk.items[0].gap_s * 16000)]) == pytest.approx(noise_dbfs, abs=1.5)
+    for _, a, b in kws:
+        assert dbfs(x[int(a * 16000): int(b * 16000)]) == pytest.approx(speech_dbfs, abs=1.5)
+
+
 def test_mixed_stream_places_keywords_at_the_given_snr(mix_inputs):
     pos, neg, noise = mix_inputs
     (chunk,) = B.plan_mix(pos, neg, noise, 10.0, seed=1, chunk_s=1e9)
     pcm, kws = B.render_chunk(chunk)
     assert len(kws) == 3 and all(k == "jarvis" for k, _, _ in kws)
     assert abs(len(pcm) / 16000 - chunk.duration_s) < 0.05
-    x = pcm.astype(float) / 32768
     # the gap before the first utterance is noise only, at -20 dBFS - 10 dB
-    gap = x[: int(chunk.items[0].gap_s * 16000)]
-    assert 20 * math.log10(math.sqrt(np.mean(gap ** 2))) == pytest.approx(-30.0, abs=1.5)
-    for _, a, b in kws:
-        seg = x[int(a * 16000): int(b * 16000)]
-        assert 20 * math.log10(math.sqrt(np.mean(seg ** 2))) == pytest.approx(-20.0, abs=1.5)
+    assert_mix_levels(chunk, pcm, kws, speech_dbfs=-20.0, noise_dbfs=-30.0)
     (quiet,) = B.plan_mix(pos, neg, [], 10.0, seed=1, chunk_s=1e9)
     assert not B.render_chunk(quiet)[0][:800].any()   # no noise: silent gaps
 
@@ -330,12 +335,7 @@ def test_mix_level_moves_speech_and_noise_together(mix_inputs):
     (loud,) = B.plan_mix(pos, neg, noise, 10.0, seed=1, chunk_s=1e9)
     assert chunk.level_dbfs == -45.0 and loud.level_dbfs == -20.0 and chunk.items == loud.items
     pcm, kws = B.render_chunk(chunk)
-    x = pcm.astype(float) / 32768
-    gap = x[: int(chunk.items[0].gap_s * 16000)]
-    assert 20 * math.log10(math.sqrt(np.mean(gap ** 2))) == pytest.approx(-55.0, abs=1.5)
-    for _, a, b in kws:
-        seg = x[int(a * 16000): int(b * 16000)]
-        assert 20 * math.log10(math.sqrt(np.mean(seg ** 2))) == pytest.approx(-45.0, abs=1.5)
+    assert_mix_levels(chunk, pcm, kws, speech_dbfs=-45.0, noise_dbfs=-55.0)
     assert B.stream_digest([chunk]) != B.stream_digest([loud])
 
 
