@@ -419,6 +419,8 @@ def render_chunk(chunk: MixChunk) -> tuple[np.ndarray, list[tuple[str, float, fl
     a talker further from the microphone); the noise track (each recording at unit RMS) is scaled to
     that level minus the SNR, so every utterance, keyword or not, sits ``snr_db`` above
     the noise. Without noise recordings the stream is the utterances and silences only.
+    With a reverberation setting (``kws-bench --reverb``) each utterance is first heard
+    through its room (the noise is not: it was recorded in its own space).
     """
     from .audio import load_audio
     pieces, keywords, pos = [], [], 0
@@ -426,7 +428,7 @@ def render_chunk(chunk: MixChunk) -> tuple[np.ndarray, list[tuple[str, float, fl
     target = 10 ** (chunk.level_dbfs / 20)   # active RMS
     for it in chunk.items:
         gap = int(round(it.gap_s * SAMPLE_RATE))
-        x = load_audio(it.clip.path).astype(np.float64) / 32768.0
+        x = _in_room(load_audio(it.clip.path).astype(np.float64) / 32768.0, it.clip.path)
         p = active_power(x)
         if p > 0:
             x = x * (target / math.sqrt(p))
@@ -465,6 +467,42 @@ Det = tuple[str, float, float, float]   # keyword, score, start_s, end_s
 
 _W: dict = {}
 _SAVE_DIR: dict = {}   # {"dir": folder}: write each rendered mixed stream there (set before decoding)
+_ROOM: dict = {}       # {"rt60": s, "seed": n}: every recording heard in a room (kws.reverb); set by decode_units
+
+
+def set_reverb(rt60: float | None, seed: int = 0) -> None:
+    """Put every recording the benchmark reads into a simulated room with this
+    reverberation time (s), or none (``None``); builds the room bank now, so a bad
+    setting or a missing pyroomacoustics fails before any decoding (ReverbError)."""
+    _ROOM.clear()
+    if rt60 is not None:
+        from .reverb import room_bank
+        room_bank(float(rt60), seed)
+        _ROOM.update(rt60=float(rt60), seed=int(seed))
+
+
+def reverb_rooms() -> int:
+    """How many rooms the reverberation setting draws from (0: none)."""
+    from .reverb import N_ROOMS
+    return N_ROOMS if _ROOM else 0
+
+
+def reverb_report() -> dict | None:
+    """The reverberation setting, as kws-bench's JSON records it (None: none)."""
+    if not _ROOM:
+        return None
+    from . import reverb as R
+    return {"rt60_s": _ROOM["rt60"], "rooms": R.N_ROOMS, "seed": _ROOM["seed"],
+            "talker_distance_m": list(R.DISTANCE_M), "room_size_m": [list(R.ROOM_MIN), list(R.ROOM_MAX)],
+            "method": "pyroomacoustics image-source shoebox rooms, wall absorption from Sabine's formula for the "
+                      "RT60; each recording convolved with the room its path picks, at its own power"}
+
+
+def _in_room(x: np.ndarray, path: str) -> np.ndarray:
+    if not _ROOM:
+        return x
+    from .reverb import pick, reverberate, room_bank
+    return reverberate(x, pick(room_bank(_ROOM["rt60"], _ROOM["seed"]), str(path)))
 
 
 def _unit_audio(unit) -> np.ndarray:
@@ -477,7 +515,7 @@ def _unit_audio(unit) -> np.ndarray:
             soundfile.write(os.path.join(_SAVE_DIR["dir"], unit.name + ".wav"), pcm, SAMPLE_RATE, subtype="PCM_16")
         return pcm
     _W["inserted"], _W["segments"] = [], []
-    return load_audio(unit.path)
+    return _in_room(load_audio(unit.path), unit.path)
 
 
 def _decoders(model_bytes: bytes, grid: list[float]) -> None:
@@ -599,11 +637,17 @@ def close_port() -> str | None:
         link.close()
 
 
+def _init_worker(room: dict, init: Callable, *init_args) -> None:
+    _ROOM.clear()
+    _ROOM.update(room)
+    init(*init_args)
+
+
 def decode_units(units: list, worker: Callable, init: Callable, init_args: tuple, jobs: int = 1,
                  label: str = "host", progress=None) -> list[dict]:
     """Decode every unit (in ``jobs`` processes, each initialised once), in order, with
     progress lines on ``progress`` (default stderr). Raises BenchError on the first unit
-    that fails."""
+    that fails. The reverberation setting (:func:`set_reverb`) goes to every process."""
     progress = sys.stderr if progress is None else progress
     t0 = time.monotonic()
     total = len(units)
@@ -626,7 +670,7 @@ def decode_units(units: list, worker: Callable, init: Callable, init_args: tuple
         return out
     import multiprocessing as mp
     ctx = mp.get_context("spawn" if sys.platform == "darwin" else "fork")
-    with ctx.Pool(jobs, initializer=init, initargs=init_args) as pool:
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(dict(_ROOM), init, *init_args)) as pool:
         for i, (u, r) in enumerate(zip(units, pool.imap(worker, units, chunksize=1 if label != "host" else 4)), 1):
             take(i, u, r)
     return out

@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mix-level", type=float, default=B.MIX_LEVEL_DBFS, metavar="DBFS",
                    help="mixing mode: every utterance's active level (default -20 dBFS; -45 or so is a "
                         "talker across a room on a microphone without gain control)")
+    p.add_argument("--reverb", type=float, metavar="RT60",
+                   help="hear every recording in a simulated room with this reverberation time in seconds "
+                        "(0.15-1.2; a furnished living room is 0.3-0.6), the talker 1-3 m from the microphone "
+                        "(needs the [bench] extra: pyroomacoustics); in mixing mode the utterances, not the noise")
     p.add_argument("--mix-background", action="append", metavar="PATH",
                    help="folder or manifest of noise recordings for mixing mode (default: none, silence)")
     p.add_argument("--mix-chunk-s", type=float, default=300.0, metavar="SEC",
@@ -189,6 +193,7 @@ def _run(args, tmp: Path) -> int:
         raise B.BenchError("--mix-background and --mix-save need --mix-snr")
     if not math.isfinite(args.mix_level) or not -70 <= args.mix_level <= 0:
         raise B.BenchError(f"--mix-level must be between -70 and 0 dBFS (got {args.mix_level})")
+    B.set_reverb(args.reverb)  # the rooms first: a bad RT60 or no pyroomacoustics fails before anything else
     model = KeywordModel.load(args.model)
     names = model.names
     stored = [k.threshold for k in model.keywords]
@@ -263,6 +268,9 @@ def _run(args, tmp: Path) -> int:
               + (f"noise {noise.hours:.2f} h ({len(noise.clips)} recordings) at {args.mix_snr:g} dB SNR"
                  if noise else "no noise (--mix-snr has no effect without --mix-background)"))
 
+    if args.reverb is not None:
+        print(f"reverberation: every {'utterance' if mix else 'recording'} in one of {B.reverb_rooms()} simulated "
+              f"rooms with RT60 {args.reverb:g} s, the talker 1-3 m from the microphone")
     report: dict = {"date_utc": t_start.strftime("%Y-%m-%dT%H:%M:%SZ"), "model": str(args.model),
                     "model_sha256": kw_sha, "acoustic_model": str(ac_path) if ac_path else None,
                     "acoustic_sha256": ac_sha, "sweep_floor": low, "threshold_grid": grid,
@@ -273,7 +281,7 @@ def _run(args, tmp: Path) -> int:
                                   "containing_keyword": neg.containing,
                                   "hours_per_keyword": {n: round(h, 4) for n, h in hours.items()}},
                     "match": args.match,
-                    "mix": None, "jobs": args.jobs}
+                    "reverb": B.reverb_report(), "mix": None, "jobs": args.jobs}
     if mix:
         report["mix"] = {"snr_db": args.mix_snr, "level_dbfs": args.mix_level, "seed": args.mix_seed,
                          "streams": len(units),
