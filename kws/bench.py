@@ -481,12 +481,6 @@ def set_reverb(rt60: float | None, seed: int = 0) -> None:
         _ROOM.update(rt60=float(rt60), seed=int(seed))
 
 
-def reverb_rooms() -> int:
-    """How many rooms the reverberation setting draws from (0: none)."""
-    from .reverb import N_ROOMS
-    return N_ROOMS if _ROOM else 0
-
-
 def reverb_report() -> dict | None:
     """The reverberation setting, as kws-bench's JSON records it (None: none)."""
     if not _ROOM:

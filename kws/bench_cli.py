@@ -268,9 +268,11 @@ def _run(args, tmp: Path) -> int:
               + (f"noise {noise.hours:.2f} h ({len(noise.clips)} recordings) at {args.mix_snr:g} dB SNR"
                  if noise else "no noise (--mix-snr has no effect without --mix-background)"))
 
-    if args.reverb is not None:
-        print(f"reverberation: every {'utterance' if mix else 'recording'} in one of {B.reverb_rooms()} simulated "
-              f"rooms with RT60 {args.reverb:g} s, the talker 1-3 m from the microphone")
+    room = B.reverb_report()
+    if room:
+        lo, hi = room["talker_distance_m"]
+        print(f"reverberation: every {'utterance' if mix else 'recording'} in one of {room['rooms']} simulated "
+              f"rooms with RT60 {room['rt60_s']:g} s, the talker {lo:g}-{hi:g} m from the microphone")
     report: dict = {"date_utc": t_start.strftime("%Y-%m-%dT%H:%M:%SZ"), "model": str(args.model),
                     "model_sha256": kw_sha, "acoustic_model": str(ac_path) if ac_path else None,
                     "acoustic_sha256": ac_sha, "sweep_floor": low, "threshold_grid": grid,
@@ -281,7 +283,7 @@ def _run(args, tmp: Path) -> int:
                                   "containing_keyword": neg.containing,
                                   "hours_per_keyword": {n: round(h, 4) for n, h in hours.items()}},
                     "match": args.match,
-                    "reverb": B.reverb_report(), "mix": None, "jobs": args.jobs}
+                    "reverb": room, "mix": None, "jobs": args.jobs}
     if mix:
         report["mix"] = {"snr_db": args.mix_snr, "level_dbfs": args.mix_level, "seed": args.mix_seed,
                          "streams": len(units),

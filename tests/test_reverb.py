@@ -12,7 +12,6 @@ import json
 import math
 import shutil
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,8 @@ import soundfile
 
 from kws import bench as B
 from kws import reverb as R
-from kws.bench_cli import main
 from kws.enroll import enroll
+from test_bench import run_cli as _run, speak, write_manifest  # the bench tests' CLI runner and speech
 
 HAVE_ROOMS = True
 try:
@@ -101,37 +100,18 @@ def test_bad_settings_are_one_line(monkeypatch):
 
 # --------------------------------------------------------------------------- kws-bench --reverb
 
-def _run(capsys, *args):
-    try:
-        rc = main([str(a) for a in args])
-    except SystemExit as exc:
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory):
     if not shutil.which("espeak-ng"):
         pytest.skip("needs espeak-ng")
-    import subprocess
-
-    from kws.audio import load_audio
     root = tmp_path_factory.mktemp("rv")
-    rows = {"pos": [], "neg": []}
     for kind, texts in (("pos", ["jarvis", "jarvis", "view glass"]),
                         ("neg", ["hello there how are you", "the garden is green today"])):
-        (root / kind).mkdir()
+        rows = []
         for i, text in enumerate(texts):
-            wav = root / kind / f"{i}.wav"
-            subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(140 + 20 * i), "-w", str(wav), text],
-                           check=True, capture_output=True)
-            x = load_audio(str(wav))
-            pad = np.random.default_rng(i).normal(0, 20, 6000).astype(np.int16)
-            soundfile.write(wav, np.concatenate([pad, x, pad]), 16000, subtype="PCM_16")
-            rows[kind].append(f"{i}.wav,{(len(x) + 12000) / 16000:.3f},s{i},en,{text}")
-        (root / kind / "manifest.csv").write_text("path,duration_s,speaker,lang,text\n"
-                                                  + "\n".join(rows[kind]) + "\n")
+            f = speak(root / kind, f"{kind}{i}", text, ("en-us", "en-gb")[i % 2])
+            rows.append((f.name, round(len(soundfile.read(f)[0]) / 16000, 3), f"s{i}", text))
+        write_manifest(root / kind, rows)
     model = root / "m.kwm"
     enroll(["jarvis", "view glass"], "en", threshold=-1.0).model.save(model)
     return model, root / "pos", root / "neg"
