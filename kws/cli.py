@@ -53,7 +53,8 @@ def _enroll_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=None,
                    help="set the threshold by hand instead (mean log-posterior ratio per frame, <= 0)")
     p.add_argument("--recording", action="append", metavar="FILE", default=None,
-                   help="a recording of you saying the (single) wake word; give 1 to 3")
+                   help="a recording of you saying the (single) wake word; give 1 to 3: it picks "
+                        "your pronunciation (for a name the dictionary lacks, among the likely readings)")
     p.add_argument("--strict", action="store_true", help="refuse weak wake words instead of warning")
     p.add_argument("--states-per-phone", type=int, default=None, metavar="N",
                    help="HMM states per phone = shortest phone in 10 ms frames, the same for every "

@@ -23,7 +23,7 @@ from .errors import KwsError, PronunciationError
 from .graph import DEFAULT_STATES_PER_PHONE, build_graph, phone_min_frames
 from .model_file import DEFAULT_UNCERTAINTY_WEIGHT, KeywordModel
 from .phonesets import get_phone_set
-from .pronunciation import Pronunciation, Word, guess_language, pronounce
+from .pronunciation import MAX_VARIANTS, Pronunciation, Word, guess_language, pronounce
 from . import calibration as cal
 from . import report as rep
 
@@ -114,7 +114,8 @@ def _closest(cache: cal.NegativeCache, peaks: list[cal.Peak]) -> list[dict]:
 
 
 def _single_variant(pron: Pronunciation, combo: Sequence[tuple[str, ...]]) -> Pronunciation:
-    return Pronunciation(pron.text, pron.lang, tuple(Word(w.text, (v,)) for w, v in zip(pron.words, combo)))
+    return Pronunciation(pron.text, pron.lang,
+                         tuple(Word(w.text, (v,), w.guessed) for w, v in zip(pron.words, combo)))
 
 
 def _recording_logposts(recordings, lang: str) -> list[tuple[str, np.ndarray]]:
@@ -152,8 +153,15 @@ def _best_scores(model: KeywordModel, logpost: np.ndarray) -> np.ndarray:
 
 
 def _pick_variant(pron: Pronunciation, logposts, phone_set, states_per_phone: int | Mapping[str, int],
-                  weight: float = DEFAULT_UNCERTAINTY_WEIGHT):
-    """The single-variant pronunciation that fits the recordings best, and its scores."""
+                  weight: float = DEFAULT_UNCERTAINTY_WEIGHT, cache: "cal.NegativeCache | None" = None,
+                  budget: float | None = None):
+    """The single-variant pronunciation that fits the recordings best, and its scores.
+
+    With a negative cache and a budget, "best" is the largest margin of the recordings'
+    mean score over the threshold each candidate would be calibrated to: a reading that
+    everyday speech also comes close to (a shorter one, say "kakao" as K AH K AA) fits a
+    recording more easily but needs a higher threshold, which this weighs. Without them
+    (an explicit threshold, or no cache), the highest mean score."""
     combos = list(itertools.islice(itertools.product(*[w.variants for w in pron.words]),
                                    MAX_VARIANT_COMBINATIONS))
     cands = [_single_variant(pron, c) for c in combos]
@@ -161,8 +169,10 @@ def _pick_variant(pron: Pronunciation, logposts, phone_set, states_per_phone: in
               for i, p in enumerate(cands)]
     model = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=weight, best_pays=weight > 0)
     scores = np.array([_best_scores(model, lp) for _, lp in logposts])  # recordings x variants
-    finite = np.where(np.isfinite(scores), scores, -100.0)
-    best = int(np.argmax(finite.mean(axis=0)))
+    fit = np.where(np.isfinite(scores), scores, -100.0).mean(axis=0)
+    if cache is not None and budget is not None and len(cands) > 1:
+        fit = fit - np.array([c.threshold for c in cal.calibrate(model, cache, budget, reference=DEFAULT_THRESHOLD)])
+    best = int(np.argmax(fit))
     return cands[best], scores[:, best], len(cands)
 
 
@@ -199,25 +209,6 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
     if threshold is not None and not (np.isfinite(threshold) and threshold <= 0):
         raise BudgetError(f"threshold must be a number <= 0 (got {threshold}); scores are log-ratios")
 
-    rec_info = None
-    if recordings:
-        recordings = list(recordings)
-        if len(prons) != 1:
-            raise RecordingError("recordings can only be given with a single wake word")
-        if len(recordings) > MAX_RECORDINGS:
-            raise RecordingError(f"{len(recordings)} recordings given; give one to {MAX_RECORDINGS}")
-        logposts = _recording_logposts(recordings, lang)
-        chosen, rec_scores, n_variants = _pick_variant(prons[0], logposts, phone_set, states_per_phone, weight)
-        prons = [chosen]
-        rec_info = (logposts, rec_scores, n_variants)
-
-    graphs = [build_graph(p, phone_set, threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
-                          states_per_phone=states_per_phone) for p in prons]
-    if base is not None:  # added keywords are scored on the scale of the model they join
-        new = dataclasses.replace(base, keywords=graphs)
-    else:
-        new = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=weight, best_pays=weight > 0)
-
     notes: list[str] = []
     source = None
     try:
@@ -228,6 +219,27 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
         cache_obj = None
         if threshold is None:
             notes.append(f"not calibrated, threshold {DEFAULT_THRESHOLD} used: {exc}")
+
+    rec_info = None
+    if recordings:
+        recordings = list(recordings)
+        if len(prons) != 1:
+            raise RecordingError("recordings can only be given with a single wake word")
+        if len(recordings) > MAX_RECORDINGS:
+            raise RecordingError(f"{len(recordings)} recordings given; give one to {MAX_RECORDINGS}")
+        logposts = _recording_logposts(recordings, lang)
+        chosen, rec_scores, n_variants = _pick_variant(prons[0], logposts, phone_set, states_per_phone, weight,
+                                                       cache_obj, budget_f if threshold is None else None)
+        prons = [chosen]
+        rec_info = (logposts, rec_scores, n_variants)
+
+    graphs = [build_graph(p, phone_set, threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+                          states_per_phone=states_per_phone) for p in prons]
+    if base is not None:  # added keywords are scored on the scale of the model they join
+        new = dataclasses.replace(base, keywords=graphs)
+    else:
+        new = KeywordModel(phone_set=phone_set, keywords=graphs, uncertainty_weight=weight, best_pays=weight > 0)
+
     reports: list[rep.KeywordReport] = []
     cals = (cal.calibrate(new, cache_obj, budget_f, explicit=threshold, reference=DEFAULT_THRESHOLD)
             if cache_obj is not None else [None] * len(graphs))
@@ -260,6 +272,8 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
             best_pays=new.best_pays)
         rep.add_length_warnings(r, lang)
         rep.add_calibration_warnings(r)
+        if rec_info is None:
+            rep.add_guess_warnings(r, pron)
         reports.append(r)
 
     if rec_info is not None:
@@ -295,14 +309,14 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
     return Enrollment(full, prons, report)
 
 
-def _pronounce_all(texts, lang: str, existing: Iterable[str] = ()) -> list[Pronunciation]:
+def _pronounce_all(texts, lang: str, existing: Iterable[str] = (), guesses: int = 1) -> list[Pronunciation]:
     if isinstance(texts, str):
         texts = [texts]
     texts = list(texts)
     if not texts:
         raise PronunciationError("no wake word given: pass at least one text")
     get_phone_set(lang)
-    prons = [pronounce(t, lang) for t in texts]
+    prons = [pronounce(t, lang, guesses=guesses) for t in texts]
     seen: dict[str, str] = {n: n for n in existing}
     for t, p in zip(texts, prons):
         if p.text in seen:
@@ -341,8 +355,9 @@ def enroll(
     (:func:`kws.graph.phone_min_frames`, docs/decoder.md).
 
     ``recordings`` (1 to 3 files or 16 kHz int16 arrays of the user saying the single
-    wake word) pick the pronunciation variant that fits the speaker and are checked for
-    detection with margin. ``strict`` turns weak-wake-word warnings into
+    wake word) pick the pronunciation variant that fits the speaker (for a word the
+    dictionary lacks, among the G2P model's likely readings) and are checked for detection
+    with margin. ``strict`` turns weak-wake-word warnings into
     :class:`WeakWakeWordError`. All errors are :class:`kws.KwsError` with one line.
 
     ``uncertainty_weight`` (default :data:`~kws.model_file.DEFAULT_UNCERTAINTY_WEIGHT`,
@@ -352,7 +367,9 @@ def enroll(
     """
     if lang is None:
         lang = guess_language(texts)
-    prons = _pronounce_all(texts, lang)
+    # With a recording, a word the dictionary lacks gets the G2P model's likely readings
+    # and the recording picks one; from text alone its most likely reading.
+    prons = _pronounce_all(texts, lang, guesses=MAX_VARIANTS if recordings else 1)
     return _compile_and_report(prons, lang, threshold=threshold, budget=max_false_alarms_per_hour,
                                states_per_phone=states_per_phone, cache=cache, recordings=recordings,
                                base=None, strict=strict, weight=uncertainty_weight)

@@ -46,6 +46,7 @@ class Word:
 
     text: str  # the word as written (Korean: g2pk surface form)
     variants: tuple[tuple[str, ...], ...]  # alternative phone sequences, most likely first, deduplicated, at most 4
+    guessed: bool = False  # not in the dictionary: the variants are the G2P model's guesses
 
     def __post_init__(self) -> None:
         # A word without phones would give an empty branch in the keyword graph.
@@ -71,12 +72,21 @@ class Pronunciation:
         return f"{self.text}: " + " | ".join(str(w) for w in self.words)
 
 
-def pronounce(text: str, lang: str) -> Pronunciation:
-    """Phones of a wake word or short phrase; PronunciationError (one line) on unusable text."""
+def pronounce(text: str, lang: str, *, guesses: int = 1) -> Pronunciation:
+    """Phones of a wake word or short phrase; PronunciationError (one line) on unusable text.
+
+    ``guesses``: how many readings an English word CMUdict lacks gets (1 to MAX_VARIANTS):
+    the G2P model's most likely one, then others it finds likely
+    (:data:`kws.g2p_fallback.GUESS_RATIO`). One for text alone: its likely readings as
+    parallel branches cost more in false alarms than they gained in detections
+    (docs/decoder.md#words-the-dictionary-lacks); more where a recording of the user picks
+    one of them. Dictionary words keep all their entries either way."""
     if not isinstance(text, str):
         raise PronunciationError(f"keyword text must be a string, not {type(text).__name__}")
+    if not isinstance(guesses, int) or not 1 <= guesses <= MAX_VARIANTS:
+        raise PronunciationError(f"guesses must be 1 to {MAX_VARIANTS} (got {guesses!r})")
     if lang == "en":
-        return _pronounce_english(text)
+        return _pronounce_english(text, guesses)
     if lang == "ko":
         return _pronounce_korean(text)
     raise PronunciationError(
@@ -222,13 +232,13 @@ def _english_words(text: str) -> list[str]:
     return [w for w in (t.strip("'") for t in spaced.split()) if w]
 
 
-def _english_variants(word: str) -> tuple[tuple[str, ...], ...]:
+def _english_word(word: str, guesses: int) -> Word:
     entries = _cmu().get(word)
     if entries:
         seqs = (tuple(_STRESS.sub("", p) for p in e) for e in entries)
         variants = _dedupe(seqs)
         if variants:
-            return variants
+            return Word(word, variants)
     from . import g2p_fallback
 
     if g2p_fallback.checkpoint_path() is None:
@@ -236,13 +246,21 @@ def _english_variants(word: str) -> tuple[tuple[str, ...], ...]:
             f"{word!r} is not in CMUdict and the neural G2P fallback needs g2p_en, which is not "
             "installed: pip install g2p_en==2.1.0, or use a word from the dictionary"
         )
-    phones = tuple(p for p in (_STRESS.sub("", s) for s in g2p_fallback.predict(word)) if p in ENGLISH)
-    if not phones:
+    # The model's most likely reading (beam search: greedy decoding, as g2p_en does it, can
+    # miss it), and with guesses > 1 the others it finds likely: people meeting a name or a
+    # made-up word in writing do not all read it alike ("nabu": N AE B UW or N AA B UW).
+    found = g2p_fallback.variants(word, ENGLISH, guesses)
+    if not found:
         raise PronunciationError(f"cannot guess a pronunciation for {word!r}; use another word")
-    return (phones,)
+    return Word(word, _dedupe(found), guessed=True)
 
 
-def _pronounce_english(text: str) -> Pronunciation:
+def _english_variants(word: str) -> tuple[tuple[str, ...], ...]:
+    """CMUdict's entries for ``word``, else the G2P model's most likely reading."""
+    return _english_word(word, 1).variants
+
+
+def _pronounce_english(text: str, guesses: int = 1) -> Pronunciation:
     words = _english_words(text)
     if not words:
         raise _no_text(text, "give the keyword as English words")
@@ -252,7 +270,7 @@ def _pronounce_english(text: str) -> Pronunciation:
             "use a shorter phrase"
         )
     norm = " ".join(words)
-    result = tuple(Word(w, _english_variants(w)) for w in words)
+    result = tuple(_english_word(w, guesses) for w in words)
     _check_length(norm, result)
     return Pronunciation(text=norm, lang="en", words=result)
 

@@ -192,6 +192,24 @@ def quality(r: KeywordReport) -> int:
     return int(round(float(np.clip(q, 0, 100))))
 
 
+def add_guess_warnings(r: KeywordReport, pron: Pronunciation) -> None:
+    """A note (not a weakness) per word the dictionary lacks: its phones are the G2P model's
+    guess, which the user should check, with the other readings the model finds likely."""
+    from .g2p_fallback import variants
+    from .phonesets import get_phone_set
+
+    for w in pron.words:
+        if not w.guessed:
+            continue
+        others = [v for v in variants(w.text, get_phone_set(pron.lang), 4) if v not in w.variants]
+        also = f" (also likely: {', '.join(' '.join(v) for v in others)})" if others else ""
+        r.warnings.append(Warning(
+            "guessed", f"{w.text!r} is not in the pronunciation dictionary: "
+                       f"{' / '.join(' '.join(v) for v in w.variants)} is a guess{also}",
+            "if people say it otherwise, enrol with --recording to pick their reading, or spell it as it sounds",
+            weak=False))
+
+
 def add_length_warnings(r: KeywordReport, lang: str) -> None:
     if r.syllables < MIN_SYLLABLES:
         hint = ("add a word in front, e.g. 'hey " + r.keyword + "'" if lang == "en"

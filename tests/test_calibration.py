@@ -296,6 +296,45 @@ def test_add_and_remove_keep_the_other_keywords(cache):
         remove_keywords(base, ["hey jarvis", "computer"])
 
 
+def test_recordings_pick_the_variant_with_the_largest_margin():
+    """A reading that everyday speech also says fits a recording well but needs a high
+    threshold: with a cache the pick weighs each candidate's calibrated threshold (margin),
+    without one it takes the best fit. Variant A is a shorter reading (B without its last two
+    phones), planted in a quarter of the cache's utterances, as a short word is common in
+    speech; the recording says B with a blur inside its IY (less of a fit than A)."""
+    from kws.enroll import _pick_variant
+    from synthetic import Posteriorgram, pron
+
+    a = ["M", "AE", "G", "N", "OW", "L"]
+    b = a + ["IY", "AH"]
+    planted = make_cache(3, plant={i: (a, "magnol") for i in range(0, 120, 4)})
+    pg = Posteriorgram(seed=5)
+    pg.background(40, avoid={"sil"})
+    pg.add(a, frames=10)
+    pg.add(["IY"], frames=5)
+    pg.add(["AA"], frames=3)  # a blur inside IY that every path through B must pay for
+    pg.add(["IY"], frames=5)
+    pg.add(["AH"], frames=10)
+    pg.background(40, avoid={"sil"})
+    rec = [("rec", pg.logpost())]
+    p = pron([a, b], text="magnolia")
+    by_fit, fit_scores, n = _pick_variant(p, rec, ENGLISH, 4)
+    by_margin, margin_scores, _ = _pick_variant(p, rec, ENGLISH, 4, cache=planted, budget=1.0)
+    assert n == 2 and by_fit.words[0].variants == (tuple(a),) and by_margin.words[0].variants == (tuple(b),)
+    assert fit_scores[0] > margin_scores[0]  # B fits the recording less well ...
+    th = [c.threshold for c in cal.calibrate(make_model_from(p, [a, b]), planted, 1.0, reference=DEFAULT_THRESHOLD)]
+    assert fit_scores[0] - th[0] < margin_scores[0] - th[1]  # ... but clears its threshold by more
+
+
+def make_model_from(p, variants):
+    from kws.graph import build_graph
+    from kws.model_file import KeywordModel
+    from kws.pronunciation import Pronunciation, Word
+    graphs = [build_graph(Pronunciation(p.text, "en", (Word("w0", (tuple(v),)),)), ENGLISH, threshold=0.0,
+                          states_per_phone=4, name=f"v{i}") for i, v in enumerate(variants)]
+    return KeywordModel(phone_set=ENGLISH, keywords=graphs, uncertainty_weight=0.5, best_pays=True)
+
+
 def test_recordings_pick_a_variant_and_are_checked(cache):
     # 'either' has two pronunciations (IY DH ER / AY DH ER); a clip of noise runs the whole
     # path through the shipped acoustic model whatever its quality

