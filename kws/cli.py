@@ -55,6 +55,9 @@ def _enroll_parser() -> argparse.ArgumentParser:
     p.add_argument("--recording", action="append", metavar="FILE", default=None,
                    help="a recording of you saying the (single) wake word; give 1 to 3: it picks "
                         "your pronunciation (for a name the dictionary lacks, among the likely readings)")
+    p.add_argument("--phones", default=None, metavar="PHONES",
+                   help="set the (single) wake word's phones by hand, as the report prints them, words "
+                        "separated by |: e.g. 'HH EY | K AY AH' for a name the dictionary lacks")
     p.add_argument("--strict", action="store_true", help="refuse weak wake words instead of warning")
     p.add_argument("--states-per-phone", type=int, default=None, metavar="N",
                    help="HMM states per phone = shortest phone in 10 ms frames, the same for every "
@@ -145,6 +148,11 @@ def enroll_main(argv: Sequence[str] | None = None) -> int:
             return _fail("kws-enroll", f"--states-per-phone must be 1 to {MAX_STATES_PER_PHONE} "
                                        f"(got {args.states_per_phone})")
         extra = {} if args.states_per_phone is None else {"states_per_phone": args.states_per_phone}
+        if args.phones is not None:
+            if len(args.texts) != 1:
+                return _fail("kws-enroll", f"--phones goes with a single wake word (got {len(args.texts)}); "
+                                           "enrol the others separately or with kws-model add")
+            extra["phones"] = {args.texts[0]: args.phones}
         result = enroll(args.texts, args.lang, threshold=args.threshold,
                         max_false_alarms_per_hour=args.max_false_alarms_per_hour,
                         recordings=args.recording, strict=args.strict,

@@ -23,7 +23,7 @@ from .errors import KwsError, PronunciationError
 from .graph import DEFAULT_STATES_PER_PHONE, build_graph, phone_min_frames
 from .model_file import DEFAULT_UNCERTAINTY_WEIGHT, KeywordModel
 from .phonesets import get_phone_set
-from .pronunciation import MAX_VARIANTS, Pronunciation, Word, guess_language, pronounce
+from .pronunciation import MAX_VARIANTS, Pronunciation, Word, guess_language, pronounce, with_phones
 from . import calibration as cal
 from . import report as rep
 
@@ -309,14 +309,21 @@ def _compile_and_report(prons: list[Pronunciation], lang: str, *, threshold: flo
     return Enrollment(full, prons, report)
 
 
-def _pronounce_all(texts, lang: str, existing: Iterable[str] = (), guesses: int = 1) -> list[Pronunciation]:
+def _pronounce_all(texts, lang: str, existing: Iterable[str] = (), guesses: int = 1,
+                   phones: Mapping[str, str] | None = None) -> list[Pronunciation]:
     if isinstance(texts, str):
         texts = [texts]
     texts = list(texts)
     if not texts:
         raise PronunciationError("no wake word given: pass at least one text")
     get_phone_set(lang)
-    prons = [pronounce(t, lang, guesses=guesses) for t in texts]
+    phones = dict(phones or {})
+    unknown = [k for k in phones if k not in texts]
+    if unknown:
+        raise PronunciationError(f"phones given for {unknown[0]!r}, which is not one of the wake words "
+                                 f"({', '.join(repr(t) for t in texts)})")
+    prons = [with_phones(pronounce(t, lang), phones[t]) if t in phones else pronounce(t, lang, guesses=guesses)
+             for t in texts]
     seen: dict[str, str] = {n: n for n in existing}
     for t, p in zip(texts, prons):
         if p.text in seen:
@@ -337,6 +344,7 @@ def enroll(
     strict: bool = False,
     cache: "cal.NegativeCache | str | os.PathLike | None" = None,
     uncertainty_weight: float | None = None,
+    phones: Mapping[str, str] | None = None,
 ) -> Enrollment:
     """Compile one or more wake words typed as text into one calibrated keyword model.
 
@@ -360,6 +368,10 @@ def enroll(
     with margin. ``strict`` turns weak-wake-word warnings into
     :class:`WeakWakeWordError`. All errors are :class:`kws.KwsError` with one line.
 
+    ``phones`` maps a text (as given) to its phones set by hand, in the report's notation
+    (``{"hey kaia": "HH EY | K AY AH"}``, :func:`kws.pronunciation.with_phones`): for a word
+    the dictionary lacks, one of the readings the report lists as ``also_likely``.
+
     ``uncertainty_weight`` (default :data:`~kws.model_file.DEFAULT_UNCERTAINTY_WEIGHT`,
     0.5) is the decoder's penalty on unsure frames (docs/decoder.md), paid by every keyword
     phone (format 2.1); 0 writes a format-1.1 model, which devices whose firmware predates
@@ -369,7 +381,7 @@ def enroll(
         lang = guess_language(texts)
     # With a recording, a word the dictionary lacks gets the G2P model's likely readings
     # and the recording picks one; from text alone its most likely reading.
-    prons = _pronounce_all(texts, lang, guesses=MAX_VARIANTS if recordings else 1)
+    prons = _pronounce_all(texts, lang, guesses=MAX_VARIANTS if recordings else 1, phones=phones)
     return _compile_and_report(prons, lang, threshold=threshold, budget=max_false_alarms_per_hour,
                                states_per_phone=states_per_phone, cache=cache, recordings=recordings,
                                base=None, strict=strict, weight=uncertainty_weight)

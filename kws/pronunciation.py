@@ -94,6 +94,42 @@ def pronounce(text: str, lang: str, *, guesses: int = 1) -> Pronunciation:
     )
 
 
+def with_phones(pron: Pronunciation, phones: str) -> Pronunciation:
+    """``pron`` with the phones given by hand, in the notation the report prints: words
+    separated by ``|``, alternatives of a word as ``(A B / A C)``, e.g. ``HH EY | K AY AH``
+    (a leading ``text:`` is allowed, so a line of the report can be pasted back). Why: a
+    word the dictionary lacks gets the G2P model's guess; a maker who knows how users say it
+    (one of the report's ``also_likely`` readings, say) sets it here without a recording."""
+    if not isinstance(phones, str) or not phones.strip():
+        raise PronunciationError("phones must be a non-empty string such as 'HH EY | K AY AH'")
+    body = phones.split(":", 1)[1] if ":" in phones else phones
+    parts = [w.strip() for w in body.split("|")]
+    if len(parts) != len(pron.words):
+        raise PronunciationError(
+            f"{pron.text!r} has {len(pron.words)} word{'s' if len(pron.words) != 1 else ''} but the phones "
+            f"{_show(phones)} give {len(parts)}; separate the words' phones with |")
+    ps = PHONE_SETS[pron.lang]
+    words = []
+    for word, part in zip(pron.words, parts):
+        alts = part[1:-1].split("/") if part.startswith("(") and part.endswith(")") else [part]
+        variants = []
+        for alt in alts:
+            seq = tuple(alt.split())
+            bad = [p for p in seq if p not in ps or p == "sil"]
+            if not seq or bad:
+                what = f"unknown phone {bad[0]!r}" if bad else "no phones"
+                raise PronunciationError(
+                    f"phones for {word.text!r}: {what} in {_show(alt.strip() or part)}; use the {ps.name} phones "
+                    f"the report prints (e.g. {' '.join(word.variants[0])})")
+            variants.append(seq)
+        if len(variants) > MAX_VARIANTS:
+            raise PronunciationError(f"phones for {word.text!r}: at most {MAX_VARIANTS} alternatives")
+        words.append(Word(word.text, _dedupe(variants)))
+    result = Pronunciation(pron.text, pron.lang, tuple(words))
+    _check_length(pron.text, result.words)
+    return result
+
+
 def guess_language(texts: str | Iterable[str]) -> str:
     """The language of wake words from their script: "ko" if every text has Hangul and no
     Latin letters, "en" if every text has Latin letters and no Hangul. A maker types a wake

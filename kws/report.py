@@ -63,6 +63,8 @@ class KeywordReport:
     confusable: list[dict] = field(default_factory=list)
     recordings: list[dict] = field(default_factory=list)
     variant: str | None = None
+    #: per word the dictionary lacks: {"word", "reading", "also_likely"} (phones), for a UI to offer
+    guessed: list[dict] = field(default_factory=list)
     warnings: list[Warning] = field(default_factory=list)
     quality: int = 100
     uncertainty_weight: float = 0.0  # of the model the threshold was calibrated for
@@ -202,6 +204,8 @@ def add_guess_warnings(r: KeywordReport, pron: Pronunciation) -> None:
         if not w.guessed:
             continue
         others = [v for v in variants(w.text, get_phone_set(pron.lang), 4) if v not in w.variants]
+        r.guessed.append({"word": w.text, "reading": [list(v) for v in w.variants],
+                          "also_likely": [list(v) for v in others]})
         also = f" (also likely: {', '.join(' '.join(v) for v in others)})" if others else ""
         r.warnings.append(Warning(
             "guessed", f"{w.text!r} is not in the pronunciation dictionary: "

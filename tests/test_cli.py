@@ -223,6 +223,40 @@ def test_enroll_with_a_recording(tmp_path, capsys):
     assert rep["variant"] and rep["recordings"][0]["file"] == str(wav)
 
 
+def test_enroll_with_phones_set_by_hand(tmp_path, capsys):
+    """--phones replaces the guess for a word CMUdict lacks (the report's notation, a pasted
+    report line too); the report then has no 'guessed' note; bad phones are one line and
+    write nothing."""
+    path = tmp_path / "x.kwm"
+    assert enroll_main(["hey kaia", "--lang", "en", "-o", str(path), "--json"]) == 0
+    guessed = json.loads(capsys.readouterr().out)["keywords"][0]["report"]["guessed"]
+    assert guessed[0]["word"] == "kaia" and ["K", "AY", "AH"] in guessed[0]["also_likely"]
+    assert enroll_main(["hey kaia", "--lang", "en", "-o", str(path), "--json", "--phones", "HH EY | K AY AH"]) == 0
+    out = json.loads(capsys.readouterr().out)["keywords"][0]
+    assert out["pronunciation"] == "hey kaia: HH EY | K AY AH" and out["report"]["guessed"] == []
+    assert not [w for w in out["report"]["warnings"] if w["code"] == "guessed"]
+    assert KeywordModel.load(path).keywords[0].pronunciation == "hey kaia: HH EY | K AY AH"
+    assert enroll_main(["hey kaia", "--lang", "en", "-o", str(path), "--phones",
+                        "hey kaia: HH EY | (K AY AH / K IY AH)"]) == 0
+    assert KeywordModel.load(path).keywords[0].pronunciation == "hey kaia: HH EY | (K AY AH / K IY AH)"
+    capsys.readouterr()
+    before = path.read_bytes()
+    for phones, needle in [("K AY AH", "has 2 words"), ("HH EY | K QQ AH", "unknown phone 'QQ'"),
+                           ("HH EY | sil", "unknown phone 'sil'"), ("HH EY | ", "no phones"), ("  ", "non-empty"),
+                           ("HH EY | (K AY AH / K IY AH / K EY AH / K AA / K OW)", "at most 4")]:
+        code = enroll_main(["hey kaia", "--lang", "en", "-o", str(path), "--phones", phones])
+        assert needle in one_line_error(capsys, code, "kws-enroll"), phones
+    code = enroll_main(["hey kaia", "jarvis", "--lang", "en", "-o", str(path), "--phones", "HH EY | K AY AH"])
+    assert "single wake word" in one_line_error(capsys, code, "kws-enroll")
+    assert path.read_bytes() == before
+    from kws import enroll
+    from kws.errors import KwsError
+    with pytest.raises(KwsError, match="not one of the wake words"):
+        enroll(["hey kaia"], "en", phones={"hey kai": "HH EY | K AY"})
+    ko = enroll(["헤이 카카오"], "ko", phones={"헤이 카카오": "h e i | k a k a o"})
+    assert ko.model.keywords[0].pronunciation == "헤이 카카오: h e i | k a k a o"
+
+
 def test_model_add_and_remove(tmp_path, capsys):
     path = tmp_path / "w.kwm"
     assert enroll_main(["hey jarvis", "--lang", "en", "-o", str(path)]) == 0

@@ -130,11 +130,15 @@ def test_a_recording_picks_how_the_user_reads_a_word_the_dictionary_lacks(tmp_pa
     assert text_only.model.keywords[0].pronunciation == "hey kaia: HH EY | K EY AH"
     notes = [w for w in text_only.report.keywords[0].warnings if w.code == "guessed"]
     assert len(notes) == 1 and not notes[0].weak and "K AY AH" in notes[0].message and "'kaia'" in notes[0].message
+    guessed = text_only.report.keywords[0].to_dict()["guessed"]
+    assert guessed == [{"word": "kaia", "reading": [["K", "EY", "AH"]],
+                        "also_likely": [["K", "IY", "AH"], ["K", "AY", "AH"], ["K", "EY", "AA"]]}]
     rec = speak(tmp_path, "hey kaia", "en-us", "rec")
     picked = enroll(["hey kaia"], "en", recordings=[rec])
     assert picked.model.keywords[0].pronunciation == "hey kaia: HH EY | K AY AH"
     assert picked.report.keywords[0].variant and not [w for w in picked.report.keywords[0].warnings
                                                       if w.code == "guessed"]
+    assert picked.report.keywords[0].guessed == [] and enroll(["hey jarvis"], "en").report.keywords[0].guessed == []
     other = load_audio(speak(tmp_path, "hey kaia", "en-us+m3", "other"))
 
     def best(model) -> float:
