@@ -196,21 +196,30 @@ def quality(r: KeywordReport) -> int:
 
 def add_guess_warnings(r: KeywordReport, pron: Pronunciation) -> None:
     """A note (not a weakness) per word the dictionary lacks: its phones are the G2P model's
-    guess, which the user should check, with the other readings the model finds likely."""
-    from .g2p_fallback import variants
+    guess, which the user should check, with the other readings the model finds likely and
+    the probability it gives each (low: worth a recording or a reading set by hand)."""
+    from .g2p_fallback import readings
     from .phonesets import get_phone_set
 
     for w in pron.words:
         if not w.guessed:
             continue
-        others = [v for v in variants(w.text, get_phone_set(pron.lang), 4) if v not in w.variants]
+        found = readings(w.text, get_phone_set(pron.lang), 4)
+        prob = dict(found)
+        others = [(v, p) for v, p in found if v not in w.variants]
         r.guessed.append({"word": w.text, "reading": [list(v) for v in w.variants],
-                          "also_likely": [list(v) for v in others]})
-        also = f" (also likely: {', '.join(' '.join(v) for v in others)})" if others else ""
+                          "probability": round(sum(prob.get(v, 0.0) for v in w.variants), 3),
+                          "also_likely": [list(v) for v, _ in others],
+                          "also_likely_probability": [round(p, 3) for _, p in others]})
+        listed = ", ".join(" ".join(v) + f" {p:.0%}" for v, p in others)
+        also = f"; also likely: {listed}" if others else ""
+        mine = sum(prob.get(v, 0.0) for v in w.variants)
         r.warnings.append(Warning(
             "guessed", f"{w.text!r} is not in the pronunciation dictionary: "
-                       f"{' / '.join(' '.join(v) for v in w.variants)} is a guess{also}",
-            "if people say it otherwise, enrol with --recording to pick their reading, or spell it as it sounds",
+                       f"{' / '.join(' '.join(v) for v in w.variants)} is a guess (the G2P model gives it "
+                       f"{mine:.0%}{also})",
+            "if people say it otherwise, enrol with --recording to pick their reading, set it with --phones, "
+            "or spell it as it sounds",
             weak=False))
 
 

@@ -131,8 +131,12 @@ def test_a_recording_picks_how_the_user_reads_a_word_the_dictionary_lacks(tmp_pa
     notes = [w for w in text_only.report.keywords[0].warnings if w.code == "guessed"]
     assert len(notes) == 1 and not notes[0].weak and "K AY AH" in notes[0].message and "'kaia'" in notes[0].message
     guessed = text_only.report.keywords[0].to_dict()["guessed"]
-    assert guessed == [{"word": "kaia", "reading": [["K", "EY", "AH"]],
-                        "also_likely": [["K", "IY", "AH"], ["K", "AY", "AH"], ["K", "EY", "AA"]]}]
+    assert [{k: g[k] for k in ("word", "reading", "also_likely")} for g in guessed] == [
+        {"word": "kaia", "reading": [["K", "EY", "AH"]],
+         "also_likely": [["K", "IY", "AH"], ["K", "AY", "AH"], ["K", "EY", "AA"]]}]
+    probs = [guessed[0]["probability"], *guessed[0]["also_likely_probability"]]
+    assert probs == sorted(probs, reverse=True) and 0.3 < probs[0] < 0.6 and sum(probs) <= 1.0
+    assert "46%" in notes[0].message and "K AY AH 6%" in notes[0].message
     rec = speak(tmp_path, "hey kaia", "en-us", "rec")
     picked = enroll(["hey kaia"], "en", recordings=[rec])
     assert picked.model.keywords[0].pronunciation == "hey kaia: HH EY | K AY AH"

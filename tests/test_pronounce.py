@@ -264,6 +264,8 @@ def test_fallback_guesses_are_the_readings_the_model_finds_likely():
         assert g2p_fallback.variants(word, ENGLISH, 1) == kept[:1]
         assert g2p_fallback.variants(word, ENGLISH, 4, min_ratio=1.0) == kept[:1]
         assert pronounce(word, "en").words[0].variants == tuple(kept[:1])
+        probs = g2p_fallback.readings(word, ENGLISH, 4)
+        assert [k for k, _ in probs] == kept and [p for _, p in probs] == pytest.approx([merged[k] for k in kept])
     for bad in (0, 5, 1.5, None):
         with pytest.raises(PronunciationError, match="guesses must be 1 to 4"):
             pronounce("nabu", "en", guesses=bad)
