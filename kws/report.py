@@ -63,7 +63,8 @@ class KeywordReport:
     confusable: list[dict] = field(default_factory=list)
     recordings: list[dict] = field(default_factory=list)
     variant: str | None = None
-    #: per word the dictionary lacks: {"word", "reading", "also_likely"} (phones), for a UI to offer
+    #: per word the dictionary lacks: {"word", "reading", "probability", "also_likely",
+    #: "also_likely_probability"} (phones and the G2P model's probabilities), for a UI to offer
     guessed: list[dict] = field(default_factory=list)
     warnings: list[Warning] = field(default_factory=list)
     quality: int = 100
@@ -206,14 +207,14 @@ def add_guess_warnings(r: KeywordReport, pron: Pronunciation) -> None:
             continue
         found = readings(w.text, get_phone_set(pron.lang), 4)
         prob = dict(found)
+        mine = sum(prob.get(v, 0.0) for v in w.variants)
         others = [(v, p) for v, p in found if v not in w.variants]
         r.guessed.append({"word": w.text, "reading": [list(v) for v in w.variants],
-                          "probability": round(sum(prob.get(v, 0.0) for v in w.variants), 3),
+                          "probability": round(mine, 3),
                           "also_likely": [list(v) for v, _ in others],
                           "also_likely_probability": [round(p, 3) for _, p in others]})
         listed = ", ".join(" ".join(v) + f" {p:.0%}" for v, p in others)
         also = f"; also likely: {listed}" if others else ""
-        mine = sum(prob.get(v, 0.0) for v in w.variants)
         r.warnings.append(Warning(
             "guessed", f"{w.text!r} is not in the pronunciation dictionary: "
                        f"{' / '.join(' '.join(v) for v in w.variants)} is a guess (the G2P model gives it "
