@@ -209,9 +209,11 @@ def predict(word: str) -> list[str]:
     return load_model().predict(word)
 
 
-def nbest(word: str, beam: int = _BEAM) -> list[tuple[list[str], float]]:
-    """Readings of ``word`` with their log-probabilities, most likely first (beam search)."""
-    return load_model().nbest(word, beam)
+@lru_cache(maxsize=256)
+def nbest(word: str, beam: int = _BEAM) -> tuple[tuple[tuple[str, ...], float], ...]:
+    """Readings of ``word`` with their log-probabilities, most likely first (beam search).
+    Cached: enrolment's pronunciation and its report both ask for the same word."""
+    return tuple((tuple(phones), score) for phones, score in load_model().nbest(word, beam))
 
 
 def readings(word: str, allowed: Container[str], max_variants: int,

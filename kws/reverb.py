@@ -89,12 +89,12 @@ def reverberate(x: np.ndarray, h: np.ndarray) -> np.ndarray:
     """``x`` (int16 PCM or float) heard through the room ``h``: same length and the same
     power as ``x`` (level is another condition: ``kws-bench --mix-level``); int16 in,
     int16 out (clipped), float in, float64 out."""
+    from scipy.signal import fftconvolve  # scipy comes with pyroomacoustics, which made h
+
     xf = np.asarray(x, dtype=np.float64)
     if not len(xf):
         return np.asarray(x).copy()
-    n = len(xf) + len(h) - 1
-    m = 1 << int(np.ceil(np.log2(n)))
-    y = np.fft.irfft(np.fft.rfft(xf, m) * np.fft.rfft(h, m), m)[:len(xf)]
+    y = fftconvolve(xf, h)[:len(xf)]
     py, px = float(np.mean(y ** 2)), float(np.mean(xf ** 2))
     if py > 0:
         y *= np.sqrt(px / py)

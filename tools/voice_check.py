@@ -146,6 +146,13 @@ def plot(summary: dict, out: str) -> None:
     plt.close(fig)
 
 
+def padded(x: np.ndarray) -> np.ndarray:
+    """Half a second of digital silence before and after a synthesised clip (as a
+    microphone stream has quiet around a wake word)."""
+    pad = np.zeros(8000, np.int16)
+    return np.concatenate([pad, x, pad])
+
+
 def enrol_with_recordings(words, args, say, text_model, report):
     """Each word enrolled on its own with ``args.recordings`` clips of the voice saying it
     alone (the way a user records a wake word), from an rng of its own; returns the model of
@@ -166,8 +173,7 @@ def enrol_with_recordings(words, args, say, text_model, report):
             for k in range(args.recordings):
                 wav = os.path.join(tmp, f"r{k}.wav")
                 say(word, wav, rng)
-                pad = np.zeros(8000, np.int16)
-                recs.append(np.concatenate([pad, load_audio(wav), pad]))
+                recs.append(padded(load_audio(wav)))
             e = kws.enroll([word], args.lang, recordings=recs, max_false_alarms_per_hour=args.max_false_alarms_per_hour,
                            uncertainty_weight=args.uncertainty_weight)
             kw = e.model.keywords[0]
@@ -273,9 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                 text = word if k % 2 == 0 else f"{word}, {CARRIER[args.lang]}"
                 wav = os.path.join(tmp, "x.wav")
                 speaker = say(text, wav, rng)
-                x = load_audio(wav)
-                pad = np.zeros(8000, np.int16)  # half a second before and after
-                x = np.concatenate([pad, x, pad])
+                x = padded(load_audio(wav))
                 x = np.clip(np.round(x + rng.normal(0, 3, len(x))), -32768, 32767).astype(np.int16)
                 if args.keep:
                     rel = f"{wi:03d}_{k:03d}.flac"
@@ -312,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         "clips": args.n * len(words),
         "words": {w: {"threshold": round(float(thresholds[w]), 3), "rating": report[w].rating,
                       "quality": report[w].quality, "detected_clean": r["clean"], "detected_noisy": r["noisy"],
-                      "clips": r["clips"], "pronunciation": picked.get(w) or pronunciations[w],
+                      "clips": r["clips"], "pronunciation": pronunciations[w],
                       "median_score": median_score(r["scores"]),
                       "other_keywords_fired": r["others"]}
                   for w, r in out.items()},
