@@ -249,7 +249,8 @@ def _english_words(text: str) -> list[str]:
             continue
         if "0" <= ch <= "9" or unicodedata.category(ch) == "Nd":
             raise PronunciationError(
-                f"digits in English keyword {_show(text)}: write numbers as words (e.g. 'two' for 2)"
+                f"digits in English keyword {_show(text)}: write numbers as words, as they are said "
+                f"(e.g. {_show(_numbers_as_words(clean))})"
             )
         if _is_hangul(ch):
             raise PronunciationError(
@@ -266,6 +267,37 @@ def _english_words(text: str) -> list[str]:
         )
     spaced = "".join(c if ("a" <= c <= "z" or c == "'") else " " for c in clean.lower())
     return [w for w in (t.strip("'") for t in spaced.split()) if w]
+
+
+_NUMBER = re.compile(r"\d+(?:,\d{3})*(?:st|nd|rd|th)?", re.IGNORECASE)
+
+
+def _numbers_as_words(text: str) -> str:
+    """A suggestion, never applied silently: numbers in ``text`` spelt as cardinals (ordinals
+    with their suffix), each on its own ("R2-D2" -> "R two-D two"). How a number is said in a
+    name is the user's to say ("agent 007" is "double oh seven", "2024" may be a year), and a
+    wrong reading would be a wake word nobody says; so digits are refused, with this as the
+    example to edit. inflect comes with g2p_en."""
+    try:
+        import inflect
+    except ImportError:  # pragma: no cover - g2p_en depends on it
+        return "'two' for 2"
+    eng = inflect.engine()
+
+    def say(m: re.Match) -> str:
+        digits = m.group(0).replace(",", "")
+        if len(digits) > 1 and digits.startswith("0"):  # 007: digit by digit
+            word = " ".join(str(eng.number_to_words(d, zero="zero")) for d in digits)
+        else:
+            word = str(eng.number_to_words(digits, andword="", zero="zero"))
+        before = m.string[m.start() - 1] if m.start() else " "
+        after = m.string[m.end()] if m.end() < len(m.string) else " "
+        return (" " if before.isalnum() else "") + word + (" " if after.isalnum() else "")
+
+    try:
+        return _NUMBER.sub(say, unicodedata.normalize("NFKC", text)).strip()
+    except Exception:  # noqa: BLE001 - digits inflect cannot read (other scripts): the plain hint
+        return "'two' for 2"
 
 
 def _english_word(word: str, guesses: int) -> Word:
