@@ -225,6 +225,55 @@ def test_noisy_student_needs_consistent_and_a_noise_folder(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_reverb_on_log_mel_matches_the_reverberant_waveform():
+    """--student-reverb puts segments in a room in the feature domain: the result must be close to
+    the log-mel of the waveform convolved with a late tail of that RT60 and direct-to-reverberant
+    ratio (an exponentially decaying noise burst after 20 ms), much closer than the dry features."""
+    from kws.features import log_mel
+    rng = np.random.default_rng(5)
+    t = np.arange(48000) / 16000
+    env = np.clip(np.sin(2 * np.pi * 2.0 * t), 0, None) ** 3  # syllables with pauses for the tail to fill
+    f0 = 110 + 25 * np.sin(2 * np.pi * 0.5 * t)
+    speech = env * sum(np.sin(2 * np.pi * k * np.cumsum(f0) / 16000) / k for k in range(1, 30)) * 3000
+    dry = log_mel(speech.astype(np.int16)).astype(np.float64)
+    for rt60, drr in ((0.3, 3.0), (0.6, 0.0), (0.9, -6.0)):
+        n = int(1.5 * rt60 * 16000)
+        h = rng.normal(0, 1, n) * np.exp(-3 * np.log(10) * np.arange(n) / 16000 / rt60)  # amplitude: 60 dB of power
+        h[:320] = 0.0  # the first 20 ms: direct sound
+        h *= np.sqrt(10 ** (-drr / 10) / np.sum(h ** 2))
+        h[0] = 1.0
+        wet = log_mel(np.clip(np.round(np.convolve(speech, h)[:len(speech)]), -32768, 32767).astype(np.int16))
+        kern = train_acoustic.late_reverb_kernel(len(dry), np.full((1, 1, 1), rt60), np.full((1, 1, 1), drr))
+        got = train_acoustic.reverb_log_mel(dry[None], kern)[0]
+        moved = np.abs(wet - dry).mean()
+        assert moved > 0.5, (rt60, drr)  # the room is really there
+        assert np.abs(got - wet).mean() < 0.25 * moved, (rt60, drr, np.abs(got - wet).mean(), moved)
+    # the tail only adds power, later frames only, and its energy is drr below the direct sound
+    kern = train_acoustic.late_reverb_kernel(400, np.full((1, 1, 1), 0.5), np.full((1, 1, 1), 0.0))[0]
+    assert np.all(np.triu(kern) == 0) and np.all(np.diag(kern, -1) == 0)
+    assert abs(kern[-1].sum() - 1.0) < 0.01
+    kern = train_acoustic.late_reverb_kernel(len(dry), np.full((1, 1, 1), 0.5), np.full((1, 1, 1), 0.0))
+    assert np.all(train_acoustic.reverb_log_mel(dry[None], kern)[0] >= dry - 1e-9)
+
+
+def _refused(tmp_path, args: list[str]) -> str:
+    """train_acoustic.py run with ``args`` (English, out under tmp_path): it must stop at once with
+    one line on stderr and no output folder; that line."""
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "train_acoustic.py"), "--lang", "en",
+                        "--out", str(tmp_path / "o")] + args, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+    assert not (tmp_path / "o").exists()
+    return r.stderr
+
+
+def test_student_reverb_needs_consistent_and_sane_rooms(tmp_path):
+    assert "--student-reverb P needs --consistent" in _refused(tmp_path, ["--student-reverb", "0.3"])
+    teach = ["--consistent", "--teacher", str(tmp_path)]
+    assert "0 <= P <= 1" in _refused(tmp_path, teach + ["--student-reverb", "2"])
+    for bad in (["--student-rt60", "0.8", "0.2"], ["--student-rt60", "0", "0.5"], ["--student-drr", "6", "-6"]):
+        assert "LO <= HI" in _refused(tmp_path, teach + ["--student-reverb", "0.3"] + bad)
+
+
 def test_noise_stretches_stay_inside_one_recording():
     """--noisy-student draws each noise stretch from one recording, never across the join of two."""
     lengths, t = [500, 100, 336, 800], 336

@@ -248,6 +248,47 @@ def mix_in_noise(x, bank, starts, mean, std, p: float, snr_lo: float, snr_hi: fl
     return tf.where(keep, x, (mixed - mean) / std)
 
 
+def late_reverb_kernel(n: int, rt60, drr_db, delay: int = 2, xp=np):
+    """Per-segment matrices T (batch x n x n) with T[i, j] = g r^(i - j) for i - j >= delay, else 0:
+    the late reverberation of a room in the mel-power domain, an exponentially decaying tail
+    (power falls 60 dB in rt60 seconds: r = 10^(-0.06 / rt60) per 10 ms frame) whose energy is
+    drr_db below the direct sound's. Frames closer than `delay` (20 ms) are the direct sound and
+    early reflections, which the 25 ms analysis window already merges. rt60, drr_db: arrays of
+    shape (batch, 1, 1). Written once for numpy and TensorFlow: xp is the module (np or tf)."""
+    lag_np = (np.arange(n)[:, None] - np.arange(n)[None, :]).astype(np.float32)
+    lag = lag_np if xp is np else xp.constant(lag_np)
+    log_r = -0.06 * np.log(10.0) / rt60
+    g = 10.0 ** (-drr_db / 10.0) * (1.0 - xp.exp(log_r)) / xp.exp(delay * log_r)
+    tail = g * xp.exp(lag[None] * log_r)
+    return xp.where(lag[None] >= delay, tail, xp.zeros_like(tail))
+
+
+def reverb_log_mel(raw, kernel, xp=np):
+    """Log-mel (batch x frames x mels, natural log of mel power) of the same speech in a room whose
+    late tail is `kernel` (late_reverb_kernel): power + kernel @ power. The mel power of a
+    reverberant signal is, up to cross terms that average out, the dry power plus the
+    exponentially weighted power of the frames before it (the multiplicative transfer
+    approximation used for reverberation in the feature domain)."""
+    top = xp.max(raw, axis=(1, 2), keepdims=True) if xp is np else xp.reduce_max(raw, axis=(1, 2), keepdims=True)
+    power = xp.exp(raw - top)
+    log = np.log if xp is np else xp.math.log
+    return log(power + xp.matmul(kernel, power)) + top
+
+
+def reverb_student(x, mean, std, p: float, rt_lo: float, rt_hi: float, drr_lo: float, drr_hi: float):
+    """Segments x (normalised log-mel, batch x frames x mels, a tf tensor), each with probability p
+    put in a room (reverb_log_mel) of RT60 uniform in rt_lo..rt_hi s and a direct-to-reverberant
+    ratio uniform in drr_lo..drr_hi dB."""
+    import tensorflow as tf
+    b = tf.shape(x)[0]
+    rt = tf.random.uniform((b, 1, 1), rt_lo, rt_hi)
+    drr = tf.random.uniform((b, 1, 1), drr_lo, drr_hi)
+    kern = late_reverb_kernel(x.shape[1], rt, drr, xp=tf)  # segments have a fixed length
+    rev = reverb_log_mel(x * std + mean, kern, xp=tf)
+    keep = tf.random.uniform((b, 1, 1)) >= p
+    return tf.where(keep, x, (rev - mean) / std)
+
+
 def _prep_one(args):
     row, lang, noise_rows, do_aug, seed, speeds = args
     from kws.audio import load_audio
@@ -663,7 +704,8 @@ def teacher_targets(teachers, X: np.ndarray, mean, std, batch: int = 128) -> np.
 def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0.0,
                    temperature: float = 1.0, emission_weight: float = 0.0,
                    emission_floor: float = EMISSION_FLOOR, label_weight: float = 0.0,
-                   student_noise: tuple | None = None, teacher_pcen: list | None = None):
+                   student_noise: tuple | None = None, teacher_pcen: list | None = None,
+                   student_reverb: tuple | None = None):
     """A Keras model whose fit() trains `student` on the teachers' mean posterior of the
     *same* augmented batch the student sees ("consistent" distillation, Beyer et al., 2022,
     "Knowledge distillation: a good teacher is patient and consistent"). Fixed targets from
@@ -686,6 +728,10 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
     probability p while the teachers score the clean one ("teacher-student learning" for robustness, Li et al., 2017, "Large-scale
     domain adaptation via teacher-student learning"): the student learns to give in noise the
     posteriors the teachers give on clean speech, which no noisy label or noisy teacher says.
+    student_reverb = (p, rt_lo, rt_hi, drr_lo, drr_hi): the same for rooms (reverb_student): the
+    student's copy of a segment gets a late reverberant tail with probability p while the teachers
+    score the dry one (docs/acoustic-models.md: a smart speaker across a room is where the
+    detector is weakest, and a teacher scoring reverberant input teaches its own errors there).
     teacher_pcen: per teacher, the PCEN time constant it was trained with (0: log-mel, the
     default); such a teacher sees pcen_frames of the batch's log-mel, run per segment (its
     running energy starts at the segment's first frame), in its own normalisation. Networks
@@ -770,6 +816,8 @@ def make_distiller(student, augment: list, teachers, mean, std, mixup: float = 0
             t = tf.stop_gradient(self._targets(x))
             if student_noise is not None:
                 x = mix_in_noise(x, self.noise_bank, self.noise_starts, self.norm[0], self.norm[1], *student_noise[2:])
+            if student_reverb is not None:
+                x = reverb_student(x, self.raw[0], self.raw[1], *student_reverb)
             with tf.GradientTape() as tape:
                 loss = self._update(t, self.student(x, training=True), w, y)
             vs = self.student.trainable_variables
@@ -1108,6 +1156,14 @@ def main() -> None:
                     help="with --noisy-student: SNR uniform in LO..HI dB (default 0 20)")
     ap.add_argument("--student-noise", metavar="DIR",
                     help="with --noisy-student: noise recordings (manifest.csv layout; default DATA/noise)")
+    ap.add_argument("--student-reverb", type=float, default=0.0, metavar="P",
+                    help="with --consistent: each segment the student sees gets a room's late reverberation "
+                         "with probability P (log-mel power domain, --student-rt60, --student-drr) while the "
+                         "teachers score it dry (0 = off)")
+    ap.add_argument("--student-rt60", type=float, nargs=2, default=[0.2, 0.8], metavar=("LO", "HI"),
+                    help="with --student-reverb: RT60 uniform in LO..HI s (default 0.2 0.8)")
+    ap.add_argument("--student-drr", type=float, nargs=2, default=[-6.0, 6.0], metavar=("LO", "HI"),
+                    help="with --student-reverb: direct-to-reverberant ratio uniform in LO..HI dB (default -6 6)")
     ap.add_argument("--swa", type=int, default=0, metavar="N",
                     help="with --teacher: stochastic weight averaging, i.e. keep the learning rate at half its "
                          "base and export the mean of the weights at the ends of the last N epochs (0 = off)")
@@ -1147,6 +1203,10 @@ def main() -> None:
         sys.exit("train_acoustic: --mixup needs --consistent (mixed inputs have no labels, only teachers' answers)")
     if not 0 <= args.noisy_student <= 1 or (args.noisy_student and not args.consistent):
         sys.exit("train_acoustic: --noisy-student P needs --consistent and 0 <= P <= 1")
+    if not 0 <= args.student_reverb <= 1 or (args.student_reverb and not args.consistent):
+        sys.exit("train_acoustic: --student-reverb P needs --consistent and 0 <= P <= 1")
+    if not 0 < args.student_rt60[0] <= args.student_rt60[1] or args.student_drr[0] > args.student_drr[1]:
+        sys.exit("train_acoustic: --student-rt60 LO HI needs 0 < LO <= HI and --student-drr LO HI needs LO <= HI")
     if (args.student_snr or args.student_noise) and not args.noisy_student:
         sys.exit("train_acoustic: --student-snr and --student-noise only go with --noisy-student P (P > 0)")
     args.student_snr = args.student_snr or (0.0, 20.0)
@@ -1303,10 +1363,16 @@ def main() -> None:
             log(f"noisy student: {len(bank)} frames of noise from {args.student_noise}, mixed into "
                 f"{args.noisy_student:.0%} of the student's segments at {args.student_snr[0]:g}.."
                 f"{args.student_snr[1]:g} dB; the teachers score them clean")
+        student_reverb = None
+        if args.student_reverb:
+            student_reverb = (args.student_reverb, *args.student_rt60, *args.student_drr)
+            log(f"reverberant student: {args.student_reverb:.0%} of the student's segments in rooms of RT60 "
+                f"{args.student_rt60[0]:g}-{args.student_rt60[1]:g} s, direct-to-reverberant ratio "
+                f"{args.student_drr[0]:g}..{args.student_drr[1]:g} dB; the teachers score them dry")
         trainer = make_distiller(model, augment, teachers, mean, std, mixup=args.mixup,
                                  temperature=args.temperature, emission_weight=args.emission_weight,
                                  label_weight=args.label_weight, student_noise=student_noise,
-                                 teacher_pcen=teacher_pcen)
+                                 teacher_pcen=teacher_pcen, student_reverb=student_reverb)
         trainer.compile(optimizer=keras.optimizers.Adam(base_lr))
         log("consistent distillation: the teachers score each augmented batch the student sees")
     else:
@@ -1437,6 +1503,11 @@ def main() -> None:
                                    f"noise ({os.path.basename(os.path.normpath(args.student_noise))}) at "
                                    f"{args.student_snr[0]:g}-{args.student_snr[1]:g} dB SNR in the log-mel "
                                    "power domain, the teachers scoring the clean one" if args.noisy_student else "")
+                                + (f"; the student's copy of {args.student_reverb:.0%} of the segments given a "
+                                   f"late reverberant tail (RT60 {args.student_rt60[0]:g}-{args.student_rt60[1]:g} s, "
+                                   f"direct-to-reverberant {args.student_drr[0]:g}..{args.student_drr[1]:g} dB) in "
+                                   "the log-mel power domain, the teachers scoring the dry one"
+                                   if args.student_reverb else "")
                                 + (f"; weights averaged over the last {args.swa} epochs (SWA)" if args.swa else "")
                                 + (f"; loss = {1 - args.label_weight:g} x that + {args.label_weight:g} x "
                                    "cross-entropy against the alignments' labels" if args.label_weight else "")
