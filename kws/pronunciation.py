@@ -277,11 +277,9 @@ def _numbers_as_words(text: str) -> str:
     with their suffix), each on its own ("R2-D2" -> "R two-D two"). How a number is said in a
     name is the user's to say ("agent 007" is "double oh seven", "2024" may be a year), and a
     wrong reading would be a wake word nobody says; so digits are refused, with this as the
-    example to edit. inflect comes with g2p_en."""
-    try:
-        import inflect
-    except ImportError:  # pragma: no cover - g2p_en depends on it
-        return "'two' for 2"
+    example to edit."""
+    import inflect  # a declared dependency, imported only when digits were given
+
     eng = inflect.engine()
 
     def say(m: re.Match) -> str:
