@@ -638,7 +638,7 @@ def _init_worker(room: dict, init: Callable, *init_args) -> None:
 
 
 def decode_units(units: list, worker: Callable, init: Callable, init_args: tuple, jobs: int = 1,
-                 label: str = "host", progress=None) -> list[dict]:
+                 label: str = "host", progress=None, tool: str = "kws-bench") -> list[dict]:
     """Decode every unit (in ``jobs`` processes, each initialised once), in order, with
     progress lines on ``progress`` (default stderr). Raises BenchError on the first unit
     that fails. The reverberation setting (:func:`set_reverb`) goes to every process."""
@@ -655,7 +655,7 @@ def decode_units(units: list, worker: Callable, init: Callable, init_args: tuple
             raise BenchError(err if name in err else f"{name}: {err}")
         out.append(res)
         if progress is not None and (i % step == 0 or i == total):
-            print(f"kws-bench: {label}: {i}/{total} done, {time.monotonic() - t0:.0f} s", file=progress, flush=True)
+            print(f"{tool}: {label}: {i}/{total} done, {time.monotonic() - t0:.0f} s", file=progress, flush=True)
 
     if jobs <= 1 or total <= 1:
         init(*init_args)
