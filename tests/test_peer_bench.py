@@ -45,6 +45,13 @@ def test_threshold_units_round_trip():
     assert abs(peer_bench.kws_threshold(-1124) / 1e-50 - 1) < 0.2
 
 
+def test_false_alarms_counted_with_kws_refractory_second():
+    dets = [("a", -5.0, 0.0, 0.6), ("a", -3.0, 0.9, 1.5), ("b", -4.0, 1.0, 1.4), ("a", -2.0, 2.0, 2.7)]
+    # the second 'a' ends 0.9 s after the first: not another; 'b' is counted on its own
+    assert peer_bench.refractory(dets) == [("a", -5.0, 0.0, 0.6), ("b", -4.0, 1.0, 1.4), ("a", -2.0, 2.0, 2.7)]
+    assert peer_bench.refractory(dets, 0.5) == sorted(dets, key=lambda d: d[3])
+
+
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory):
     root = tmp_path_factory.mktemp("peer")

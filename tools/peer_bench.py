@@ -45,6 +45,7 @@ KWS_MAX = 1500               # pocketsphinx kws_search.c: prob = score - KWS_MAX
 LOG_BASE = math.log(1.0001)  # pocketsphinx's default logmath base
 SHIFT = 1024                 # SENSCR_SHIFT: kws scores are logmath values >> 10
 LEVELS = 8                   # negatives re-decoded at their 1st..8th highest false-alarm score
+REFRACTORY_S = 1.0           # kws's refractory_frames (100) at 10 ms
 NEVER = 5000                 # a threshold no detection reaches (KWS_MAX is PocketSphinx's own bound)
 _W: dict = {}
 
@@ -84,6 +85,20 @@ def dictionary(keywords: list[str], out_path: str) -> dict[str, str]:
     with open(out_path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     return source
+
+
+def refractory(dets: list, seconds: float = REFRACTORY_S) -> list:
+    """A clip's false alarms counted as kws counts its own: a detection of a keyword ending
+    within ``seconds`` of the end of the last one kept is not another (kws's decoder ignores
+    candidates for its refractory second). Applied to negatives only: a positive keeps its best
+    score. (Measured: on the clips it moves one point of the six-word curve by 4 of 1,586.)"""
+    out, last = [], {}
+    for d in sorted(dets, key=lambda d: d[3]):
+        if d[0] in last and d[3] - last[d[0]] < seconds:
+            continue
+        out.append(d)
+        last[d[0]] = d[3]
+    return out
 
 
 def keyphrase(kw: str) -> str:
@@ -232,12 +247,13 @@ def run(args: argparse.Namespace) -> int:
     units = pos.clips + neg.clips
     res = decode(units, names, phrases, floor, dict_path, args.jobs, "pocketsphinx")
     pos_res, neg_res = res[:len(pos.clips)], res[len(pos.clips):]
-    level0 = bench.score_clips(names, pos.clips, [r["dets"] for r in pos_res], neg.clips, [r["dets"] for r in neg_res])
+    level0 = bench.score_clips(names, pos.clips, [r["dets"] for r in pos_res],
+                               neg.clips, [refractory(r["dets"]) for r in neg_res])
 
     # each keyword's re-decode levels: just its n-th highest false-alarm scores at the floor
     grids = {n: [args.floor] + sorted({int(s) for s in sorted((x[3] for x in level0.fas[n]), reverse=True)[:LEVELS]}
                                       - {args.floor}) for n in names}
-    neg_levels = [[r["dets"] for r in neg_res]]
+    neg_levels = [[refractory(r["dets"]) for r in neg_res]]
     for j in range(1, LEVELS + 1):
         th = [grids[n][j] if j < len(grids[n]) else NEVER for n in names]
         need = [i for i, r in enumerate(neg_res)
@@ -246,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
         if need:
             for i, r in zip(need, decode([neg.clips[i] for i in need], names, phrases, th, dict_path,
                                          args.jobs, f"level {j}")):
-                dets[i] = r["dets"]
+                dets[i] = refractory(r["dets"])
         neg_levels.append(dets)
 
     rows = []
