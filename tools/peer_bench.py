@@ -28,6 +28,7 @@ DET curve is read from those levels as kws-bench reads its own (``kws.bench.swee
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -72,7 +73,7 @@ def dictionary(keywords: list[str], out_path: str) -> dict[str, str]:
                 own.setdefault(parts[0].split("(")[0], []).append(line.rstrip("\n"))
     lines, source = [], {}
     for kw in keywords:
-        for word in pronounce(kw, "en").words:
+        for word in _words(kw):
             w = word.text.lower()
             if w in source:
                 continue
@@ -101,8 +102,15 @@ def refractory(dets: list, seconds: float = REFRACTORY_S) -> list:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _words(kw: str):
+    """kws's English pronunciation of a keyphrase, word by word (read once for both the
+    dictionary and the keyphrase line)."""
+    return pronounce(kw, "en").words
+
+
 def keyphrase(kw: str) -> str:
-    return " ".join(w.text.lower() for w in pronounce(kw, "en").words)
+    return " ".join(w.text.lower() for w in _words(kw))
 
 
 def _decoder(phrases: list[str], thresholds: list[int], dict_path: str):
@@ -220,13 +228,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("PocketSphinx is not installed: pip install pocketsphinx (or the [peers] extra)")
 
     try:
-        return run(args)
+        with tempfile.TemporaryDirectory(prefix="peer_bench_") as work:  # the keyphrases' dictionary
+            return run(args, work)
     except KwsError as exc:  # bad sets, unreadable audio, a keyword kws cannot pronounce
         print(f"peer_bench: error: {exc}", file=sys.stderr)
         return 2
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, work: str) -> int:
     names = list(dict.fromkeys(args.keyword))
     phrases = [keyphrase(k) for k in names]
     pos = bench.load_set(args.positives, "positives", names)
@@ -234,7 +243,6 @@ def run(args: argparse.Namespace) -> int:
     if args.reverb is not None:
         bench.set_reverb(args.reverb)
     hours = neg.hours
-    work = tempfile.mkdtemp(prefix="peer_bench_")
     dict_path = os.path.join(work, "keyphrases.dict")
     source = dictionary(names, dict_path)
     from importlib.metadata import version
@@ -247,13 +255,13 @@ def run(args: argparse.Namespace) -> int:
     units = pos.clips + neg.clips
     res = decode(units, names, phrases, floor, dict_path, args.jobs, "pocketsphinx")
     pos_res, neg_res = res[:len(pos.clips)], res[len(pos.clips):]
-    level0 = bench.score_clips(names, pos.clips, [r["dets"] for r in pos_res],
-                               neg.clips, [refractory(r["dets"]) for r in neg_res])
+    neg0 = [refractory(r["dets"]) for r in neg_res]
+    level0 = bench.score_clips(names, pos.clips, [r["dets"] for r in pos_res], neg.clips, neg0)
 
     # each keyword's re-decode levels: just its n-th highest false-alarm scores at the floor
     grids = {n: [args.floor] + sorted({int(s) for s in sorted((x[3] for x in level0.fas[n]), reverse=True)[:LEVELS]}
                                       - {args.floor}) for n in names}
-    neg_levels = [[refractory(r["dets"]) for r in neg_res]]
+    neg_levels = [neg0]
     for j in range(1, LEVELS + 1):
         th = [grids[n][j] if j < len(grids[n]) else NEVER for n in names]
         need = [i for i, r in enumerate(neg_res)
