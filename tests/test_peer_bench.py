@@ -111,10 +111,10 @@ def test_report_on_synthesised_sets(sets, tmp_path, capsys):
 
 def test_bad_input_refused_in_one_line(tmp_path, capsys):
     assert peer_bench.main(["--keyword", "jarvis", "--positives", str(tmp_path / "none"),
-                            "--negatives", str(tmp_path)]) == 2
+                            "--negatives", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such file" in err[0], err
-    assert peer_bench.main(["--keyword", "", "--positives", str(tmp_path), "--negatives", str(tmp_path)]) == 2
+    assert peer_bench.main(["--keyword", "", "--positives", str(tmp_path), "--negatives", str(tmp_path)]) == 1
     assert capsys.readouterr().err.startswith("peer_bench: error: ")
 
 

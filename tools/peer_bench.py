@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             return run(args, work)
     except KwsError as exc:  # bad sets, unreadable audio, a keyword kws cannot pronounce
         print(f"peer_bench: error: {exc}", file=sys.stderr)
-        return 2
+        return 1  # as kws-bench: 1 for bad input, 2 (argparse) for a bad command line
 
 
 def run(args: argparse.Namespace, work: str) -> int:
